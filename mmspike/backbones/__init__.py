@@ -1,0 +1,4 @@
+from .spiking_convnet import SpikingConvNet
+from .svformer import SVFormer
+
+__all__ = ['SpikingConvNet', 'SVFormer']

@@ -1,0 +1,363 @@
+"""SVFormer: a directly trained spiking transformer for video action recognition.
+
+Yu et al., SVFormer: A Direct Training Spiking Transformer for Efficient Video Action
+Recognition, 2024 (arXiv 2406.15034).  Architecture facts (layer order, bias flags, BatchNorm
+layout, initialisation) follow the authors' released model ``Uniformer2d_psnn_try``.
+
+Every tensor inside the backbone is multi-step, ``[T, N, C, H, W]`` (or ``[T, N, L, C]`` tokens
+in the attention stages); each video frame is one time step.
+"""
+import torch
+from mmengine.model import BaseModule
+from torch import nn
+
+from ..models.layers import SeqToANN, TemporalBatchNorm1d, TemporalBatchNorm2d, build_neuron
+from ..models.neurons import reset_neurons
+from ..registry import MODELS
+
+# timm-style arch table.  ``embed_dims``: widths of the 4 stages; ``depths``: blocks per stage
+# (stages 1-2: local feature extraction blocks, 3-4: global self-attention blocks);
+# ``head_dim``: channels per attention head; ``mlp_ratio``: hidden width of the MLPs.
+ARCH_ZOO = {
+    # the paper model (UCF101 84.03% top-1): 13,801,612 parameters with the 101-class head
+    'base': dict(embed_dims=(128, 256, 384, 512), depths=(1, 1, 3, 1), head_dim=64,
+                 mlp_ratio=2.0),
+    # a CPU demo model
+    'tiny': dict(embed_dims=(32, 64, 96, 128), depths=(1, 1, 1, 1), head_dim=32,
+                 mlp_ratio=2.0),
+}
+
+DEFAULT_NEURON = dict(type='PLIF', init_tau=2.0, surrogate=dict(type='atan', alpha=2.0))
+
+
+def linear_spiking_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                             scale: float) -> torch.Tensor:
+    """Softmax-free spiking self-attention in its linear form.
+
+    ``Y = Q (K^T V) * scale`` for ``Q, K, V`` of shape ``[..., L, d]`` (L tokens, d channels per
+    head).  Without a softmax the product is associative, so this equals the quadratic
+    ``(Q K^T) V * scale`` but costs ``O(L d^2)`` instead of ``O(L^2 d)``.
+
+    Args:
+        q, k, v (Tensor): ``[..., L, d]`` (spikes in SVFormer, but any values work).
+        scale (float): output scale, ``d ** -0.5`` in SVFormer.
+
+    Returns:
+        Tensor: ``[..., L, d]``.
+    """
+    return (q @ (k.transpose(-2, -1) @ v)) * scale
+
+
+class StepDropPath(nn.Module):
+    """Stochastic depth as in the official model: one keep/drop draw per *time step*.
+
+    The official code applies timm's ``DropPath`` to ``[T, B, ...]`` tensors, whose first
+    dimension is time, so a residual branch is dropped for whole frames (for all samples of the
+    batch at once), and survivors are scaled by ``1 / (1 - drop_prob)``.  Identity in eval mode.
+    """
+
+    def __init__(self, drop_prob: float = 0.0):
+        super().__init__()
+        self.drop_prob = float(drop_prob)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.drop_prob
+        mask = x.new_empty((x.shape[0], ) + (1, ) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+    def extra_repr(self):
+        return f'drop_prob={self.drop_prob}'
+
+
+class ConvMlp(nn.Module):
+    """neuron -> 1x1 conv -> BN_T -> neuron -> 1x1 conv -> BN_T on ``[T, N, C, H, W]``."""
+
+    def __init__(self, dim, hidden, num_frames, neuron_cfg):
+        super().__init__()
+        self.neuron1 = build_neuron(neuron_cfg)
+        self.fc1 = SeqToANN(nn.Conv2d(dim, hidden, 1))
+        self.bn1 = TemporalBatchNorm2d(hidden, num_frames)
+        self.neuron2 = build_neuron(neuron_cfg)
+        self.fc2 = SeqToANN(nn.Conv2d(hidden, dim, 1))
+        self.bn2 = TemporalBatchNorm2d(dim, num_frames)
+
+    def forward(self, x):
+        x = self.bn1(self.fc1(self.neuron1(x)))
+        return self.bn2(self.fc2(self.neuron2(x)))
+
+
+class LFEBlock(nn.Module):
+    """Local feature extraction block (stages 1-2) on ``[T, N, C, H, W]``.
+
+    ``x + BN_T(pw(dw5x5(pw(neuron(x)))))`` then ``x + ConvMlp(x)``.  As in the official code the
+    stochastic-depth mask of the first branch is applied before its BatchNorm.
+    """
+
+    def __init__(self, dim, mlp_ratio, num_frames, neuron_cfg, drop_path=0.0):
+        super().__init__()
+        self.neuron = build_neuron(neuron_cfg)
+        self.mixer = SeqToANN(
+            nn.Conv2d(dim, dim, 1),
+            nn.Conv2d(dim, dim, 5, padding=2, groups=dim),
+            nn.Conv2d(dim, dim, 1))
+        self.bn = TemporalBatchNorm2d(dim, num_frames)
+        self.drop_path = StepDropPath(drop_path)
+        self.mlp = ConvMlp(dim, int(dim * mlp_ratio), num_frames, neuron_cfg)
+
+    def forward(self, x):
+        x = x + self.bn(self.drop_path(self.mixer(self.neuron(x))))
+        return x + self.drop_path(self.mlp(x))
+
+
+class _TokenLinearBN(nn.Module):
+    """Linear + BN_T on tokens ``[T, N, L, C_in] -> [T, N, L, C_out]``."""
+
+    def __init__(self, in_features, out_features, num_frames):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+        self.bn = TemporalBatchNorm1d(out_features, num_frames)
+
+    def forward(self, x):
+        return self.bn(self.linear(x).transpose(-2, -1)).transpose(-2, -1)
+
+
+class SpikingMlp(nn.Module):
+    """neuron -> Linear -> BN_T -> neuron -> Linear -> BN_T on tokens ``[T, N, L, C]``."""
+
+    def __init__(self, dim, hidden, num_frames, neuron_cfg):
+        super().__init__()
+        self.neuron1 = build_neuron(neuron_cfg)
+        self.fc1 = _TokenLinearBN(dim, hidden, num_frames)
+        self.neuron2 = build_neuron(neuron_cfg)
+        self.fc2 = _TokenLinearBN(hidden, dim, num_frames)
+
+    def forward(self, x):
+        return self.fc2(self.neuron2(self.fc1(self.neuron1(x))))
+
+
+class SpikingLinearAttention(nn.Module):
+    """Spiking multi-head self-attention over the tokens of each frame, ``[T, N, L, C]``.
+
+    neuron -> Linear(C, 3C) -> BN_T -> separate neurons for Q, K, V (heads of ``head_dim``) ->
+    :func:`linear_spiking_attention` with scale ``head_dim ** -0.5`` -> neuron -> Linear -> BN_T.
+    """
+
+    def __init__(self, dim, num_heads, num_frames, neuron_cfg):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim ** -0.5
+        self.in_neuron = build_neuron(neuron_cfg)
+        self.qkv = _TokenLinearBN(dim, 3 * dim, num_frames)
+        self.q_neuron = build_neuron(neuron_cfg)
+        self.k_neuron = build_neuron(neuron_cfg)
+        self.v_neuron = build_neuron(neuron_cfg)
+        self.proj_neuron = build_neuron(neuron_cfg)
+        self.proj = _TokenLinearBN(dim, dim, num_frames)
+
+    def forward(self, x):
+        steps, batch, tokens, dim = x.shape
+        qkv = self.qkv(self.in_neuron(x))  # [T, N, L, 3C], channels (q|k|v, head, d)
+        qkv = qkv.reshape(steps, batch, tokens, 3, self.num_heads, self.head_dim)
+        qkv = qkv.permute(3, 0, 1, 4, 2, 5).contiguous()  # [3, T, N, heads, L, d]
+        q = self.q_neuron(qkv[0])
+        k = self.k_neuron(qkv[1])
+        v = self.v_neuron(qkv[2])
+        y = linear_spiking_attention(q, k, v, self.scale)  # [T, N, heads, L, d]
+        y = y.transpose(2, 3).reshape(steps, batch, tokens, dim)
+        return self.proj(self.proj_neuron(y))
+
+    def extra_repr(self):
+        return f'num_heads={self.num_heads}, head_dim={self.head_dim}, scale={self.scale:.4f}'
+
+
+class GSABlock(nn.Module):
+    """Global self-attention block (stages 3-4): ``x + attn(x)``, ``x + mlp(x)`` on tokens."""
+
+    def __init__(self, dim, num_heads, mlp_ratio, num_frames, neuron_cfg, drop_path=0.0):
+        super().__init__()
+        self.attn = SpikingLinearAttention(dim, num_heads, num_frames, neuron_cfg)
+        self.drop_path = StepDropPath(drop_path)
+        self.mlp = SpikingMlp(dim, int(dim * mlp_ratio), num_frames, neuron_cfg)
+
+    def forward(self, x):  # [T, N, C, H, W]
+        steps, batch, dim, height, width = x.shape
+        x = x.flatten(3).transpose(2, 3)  # [T, N, L, C]
+        x = x + self.drop_path(self.attn(x))
+        x = x + self.drop_path(self.mlp(x))
+        return x.transpose(2, 3).reshape(steps, batch, dim, height, width)
+
+
+class ConvBN(nn.Module):
+    """Optional neuron -> per-frame conv -> BN_T on ``[T, N, C, H, W]``."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, num_frames,
+                 neuron_cfg=None, groups=1):
+        super().__init__()
+        self.neuron = build_neuron(neuron_cfg) if neuron_cfg is not None else nn.Identity()
+        self.conv = SeqToANN(nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
+                                       groups=groups))
+        self.bn = TemporalBatchNorm2d(out_channels, num_frames)
+
+    def forward(self, x):
+        return self.bn(self.conv(self.neuron(x)))
+
+
+def _conv_out(size, kernel, stride, padding):
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _pair(value, name):
+    if isinstance(value, int):
+        return (value, value)
+    value = tuple(int(v) for v in value)
+    if len(value) != 2:
+        raise ValueError(f'{name} must be an int or (H, W), got {value}')
+    return value
+
+
+@MODELS.register_module()
+class SVFormer(BaseModule):
+    """SVFormer backbone: a spiking UniFormer-style video transformer.
+
+    Yu et al., SVFormer: A Direct Training Spiking Transformer for Efficient Video Action
+    Recognition, 2024 (arXiv 2406.15034).
+
+    The ``(N, C, T, H, W)`` clip is read as ``T`` time steps of real-valued frames (direct
+    encoding).  All spiking neurons are multi-step (PLIF by default; 38 in ``'base'``, plus one
+    in :class:`SVFormerHead`); every BatchNorm is a per-time-step BatchNorm
+    (:class:`TemporalBatchNorm2d` / ``1d``, ``C x T`` statistics and affine parameters) following
+    a conv or linear layer; residual branches start with a neuron and add real-valued BN outputs.
+
+    * stem: conv k6 s4 p1 -> BN_T (no neuron: it encodes the analog frames);
+    * stages 1-2: :class:`LFEBlock` (neuron -> 1x1 -> depthwise 5x5 -> 1x1 -> BN_T, residual;
+      conv MLP, residual); stages 3-4: :class:`GSABlock` (spiking linear attention
+      ``Q (K^T V) / sqrt(head_dim)`` within each frame, residual; spiking MLP, residual);
+    * downsampling before stages 2-4: neuron -> conv k4 s2 p1 -> BN_T;
+    * local pathway from the input of stage 3: neuron -> depthwise 3x3 s2 -> 1x1 -> BN_T, to the
+      width of stage 4, concatenated as ``[local, global]`` with the output of stage 4.
+
+    Every conv and linear layer has a bias, and linear layers are initialised with a truncated
+    normal (std 0.02, zero bias) as in the official code; convs keep PyTorch's default init.
+    Neuron states are reset at the start of every forward.
+
+    Args:
+        arch (str | dict): ``'base'`` (the paper model) or ``'tiny'`` (CPU demos), or a dict
+            with keys ``embed_dims`` (4 widths), ``depths`` (4 block counts), ``head_dim`` and
+            ``mlp_ratio``. Defaults to ``'base'``.
+        num_frames (int): clip length ``T``; the per-step BatchNorms are built for exactly this
+            many steps. Defaults to 16.
+        img_size (int | tuple[int, int]): input frame size; the output is ``img_size / 32``
+            (7x7 at 224). Defaults to 224.
+        in_channels (int): input channels. Defaults to 3.
+        neuron_cfg (dict): multi-step neuron config for :func:`build_neuron`. Defaults to PLIF
+            with init_tau 2, threshold 1, hard reset to 0, detached reset, ATan alpha 2.
+        drop_path_rate (float): stochastic-depth rate, increased linearly over the blocks
+            (dropped per time step as in the official code, see :class:`StepDropPath`).
+            The released UCF101 run uses 0 (``run.sh`` overrides the 0.2 of its
+            ``config.yaml``). Defaults to 0.
+        init_cfg (dict | list, optional): mmengine init config. Defaults to a truncated normal
+            (std 0.02, bias 0) for ``nn.Linear`` layers.
+
+    Input: ``(N, C, T, H, W)`` (MMAction2's NCTHW) with ``T == num_frames`` and
+    ``(H, W) == img_size``.
+
+    Output: the multi-step feature map ``[T, N, 2 * embed_dims[3], H/32, W/32]`` (for ``'base'``
+    at 224: ``[16, N, 1024, 7, 7]``), channels ordered ``[local pathway, stage 4]``; consumed by
+    :class:`mmspike.heads.svformer_head.SVFormerHead`.
+    """
+
+    def __init__(self, arch='base', num_frames=16, img_size=224, in_channels=3,
+                 neuron_cfg=DEFAULT_NEURON, drop_path_rate=0.0,
+                 init_cfg=dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0)):
+        super().__init__(init_cfg=init_cfg)
+        if isinstance(arch, str):
+            if arch not in ARCH_ZOO:
+                raise ValueError(f'unknown arch {arch!r}; expected one of {sorted(ARCH_ZOO)} or '
+                                 f'dict(embed_dims=..., depths=..., head_dim=..., mlp_ratio=...)')
+            arch = ARCH_ZOO[arch]
+        else:
+            missing = {'embed_dims', 'depths', 'head_dim'} - set(arch)
+            if missing:
+                raise ValueError(f'custom arch is missing keys {sorted(missing)}')
+        embed_dims = tuple(int(d) for d in arch['embed_dims'])
+        depths = tuple(int(d) for d in arch['depths'])
+        head_dim = int(arch['head_dim'])
+        mlp_ratio = float(arch.get('mlp_ratio', 2.0))
+        if len(embed_dims) != 4 or len(depths) != 4:
+            raise ValueError(f'arch needs 4 embed_dims and 4 depths, got {embed_dims}, {depths}')
+        for dim in embed_dims[2:]:
+            if dim % head_dim:
+                raise ValueError(f'attention width {dim} is not a multiple of head_dim '
+                                 f'{head_dim}')
+        self.arch = dict(embed_dims=embed_dims, depths=depths, head_dim=head_dim,
+                         mlp_ratio=mlp_ratio)
+        self.num_frames = int(num_frames)
+        self.img_size = _pair(img_size, 'img_size')
+        self.in_channels = in_channels
+        self.embed_dims = embed_dims
+        self.out_channels = 2 * embed_dims[3]
+
+        # spatial sizes along the way: the local pathway must meet the output of stage 4
+        sizes = [tuple(_conv_out(s, 6, 4, 1) for s in self.img_size)]
+        for _ in range(3):
+            sizes.append(tuple(_conv_out(s, 4, 2, 1) for s in sizes[-1]))
+        local_size = tuple(_conv_out(s, 3, 2, 1) for s in sizes[2])
+        if min(sizes[-1]) < 1 or local_size != sizes[3]:
+            raise ValueError(f'img_size {self.img_size} gives a stage-4 map of {sizes[3]} but a '
+                             f'local-pathway map of {local_size}; use a multiple of 32')
+        self.out_size = sizes[3]
+
+        steps = self.num_frames
+        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stem = ConvBN(in_channels, embed_dims[0], 6, 4, 1, steps)
+        self.downsamples = nn.ModuleList([
+            ConvBN(embed_dims[i], embed_dims[i + 1], 4, 2, 1, steps, neuron_cfg)
+            for i in range(3)])
+        self.stages = nn.ModuleList()
+        start = 0
+        for i, (dim, depth) in enumerate(zip(embed_dims, depths)):
+            if i < 2:
+                blocks = [LFEBlock(dim, mlp_ratio, steps, neuron_cfg, dpr[start + j])
+                          for j in range(depth)]
+            else:
+                blocks = [GSABlock(dim, dim // head_dim, mlp_ratio, steps, neuron_cfg,
+                                   dpr[start + j]) for j in range(depth)]
+            self.stages.append(nn.Sequential(*blocks))
+            start += depth
+        self.local_path = nn.Sequential(
+            build_neuron(neuron_cfg),
+            SeqToANN(nn.Conv2d(embed_dims[2], embed_dims[2], 3, 2, 1, groups=embed_dims[2]),
+                     nn.Conv2d(embed_dims[2], embed_dims[3], 1)),
+            TemporalBatchNorm2d(embed_dims[3], steps))
+
+    def _check_input(self, x):
+        name = type(self).__name__
+        if x.dim() != 5:
+            raise ValueError(f'{name} expects (N, C, T, H, W) input, got {x.dim()}-D shape '
+                             f'{tuple(x.shape)}')
+        _, channels, steps, height, width = x.shape
+        if channels != self.in_channels:
+            raise ValueError(f'{name} expects {self.in_channels} input channels, got '
+                             f'{channels} (shape {tuple(x.shape)})')
+        if steps != self.num_frames:
+            raise ValueError(f'{name} was built for num_frames={self.num_frames} (its per-step '
+                             f'BatchNorms), got T={steps} (shape {tuple(x.shape)})')
+        if (height, width) != self.img_size:
+            raise ValueError(f'{name} was built for img_size={self.img_size} (H, W), got '
+                             f'{(height, width)} (shape {tuple(x.shape)})')
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C, T, H, W)`` -> ``[T, N, 2 * embed_dims[3], H/32, W/32]``."""
+        self._check_input(x)
+        reset_neurons(self)
+        x = x.permute(2, 0, 1, 3, 4).contiguous()  # [T, N, C, H, W]
+        x = self.stages[0](self.stem(x))
+        x = self.stages[1](self.downsamples[0](x))
+        x = self.downsamples[1](x)
+        local = self.local_path(x)
+        x = self.stages[2](x)
+        x = self.stages[3](self.downsamples[2](x))
+        return torch.cat((local, x), dim=2)

@@ -1,0 +1,67 @@
+import torch
+from torch import nn
+
+from ..models.neurons import reset_neurons
+from ..registry import MODELS
+from .spiking_cls_head import SpikingClsHead
+
+
+@MODELS.register_module()
+class SVFormerHead(SpikingClsHead):
+    """SVFormer's classification head (Yu et al., 2024, arXiv 2406.15034).
+
+    ``[T, N, C, H, W]`` spikes-to-be -> neuron -> as ``(N, C, T, H, W)``: grouped Conv3d with a
+    ``(T, H, W)`` kernel (one output per channel, the whole clip in one step: no averaging over
+    time) -> BatchNorm3d -> Linear(C, num_classes).  All layers have biases, as in the official
+    code (no dropout there).  The neuron state is reset at every forward.
+
+    Implements MMAction2's head interface (``loss``/``predict``, ``average_clips`` over test
+    views) through :class:`SpikingClsHead`; :meth:`loss` also accepts the soft (one-hot/mixed)
+    labels that MMAction2's MixUp/CutMix blending stores in ``gt_label``.
+
+    Args:
+        num_classes (int): number of classes.
+        in_channels (int): channels of the backbone output (1024 for ``'base'``).
+            Defaults to 1024.
+        num_frames (int): time steps ``T`` of the backbone output. Defaults to 16.
+        feat_size (int | tuple[int, int]): spatial size of the backbone output (7 at 224).
+            Defaults to 7.
+        conv_groups (int, optional): groups of the Conv3d; defaults to ``in_channels // 2``
+            (the official code uses the width of the last stage, 512).
+        neuron_cfg (dict): neuron before the Conv3d. Defaults to PLIF (init_tau 2, ATan 2).
+        label_smooth_eps (float): label smoothing of the cross-entropy. Defaults to 0.
+        topk (tuple[int]): accuracies logged during training. Defaults to (1, 5).
+        average_clips (str | None): 'score', 'prob' or None, as in MMAction2.
+        init_cfg (dict, optional): defaults to a truncated normal (std 0.02, bias 0) for the
+            Linear classifier, as in the official code.
+    """
+
+    def __init__(self, num_classes, in_channels=1024, num_frames=16, feat_size=7,
+                 conv_groups=None,
+                 neuron_cfg=dict(type='PLIF', init_tau=2.0, surrogate=dict(type='atan', alpha=2.0)),
+                 label_smooth_eps=0.0, topk=(1, 5), average_clips='prob',
+                 init_cfg=dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0)):
+        super().__init__(num_classes=num_classes, in_channels=in_channels, neuron_cfg=neuron_cfg,
+                         dropout=0.0, label_smooth_eps=label_smooth_eps, topk=topk,
+                         average_clips=average_clips, init_cfg=init_cfg)
+        if isinstance(feat_size, int):
+            feat_size = (feat_size, feat_size)
+        self.num_frames = int(num_frames)
+        self.feat_size = tuple(int(s) for s in feat_size)
+        groups = in_channels // 2 if conv_groups is None else conv_groups
+        if groups < 1 or in_channels % groups:
+            raise ValueError(f'conv_groups={groups} must divide in_channels={in_channels}')
+        self.temporal_conv = nn.Conv3d(in_channels, in_channels,
+                                       (self.num_frames, ) + self.feat_size, groups=groups)
+        self.temporal_bn = nn.BatchNorm3d(in_channels)
+
+    def forward(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        expected = (self.num_frames, self.in_channels) + self.feat_size
+        if x.dim() != 5 or (x.shape[0], x.shape[2], x.shape[3], x.shape[4]) != expected:
+            raise ValueError(
+                f'{type(self).__name__} expects [T, N, C, H, W] features with T={expected[0]}, '
+                f'C={expected[1]}, (H, W)={expected[2:]}, got shape {tuple(x.shape)}')
+        reset_neurons(self)
+        x = self.neuron(x).permute(1, 2, 0, 3, 4)  # [N, C, T, H, W]
+        x = self.temporal_bn(self.temporal_conv(x)).flatten(1)  # [N, C]
+        return self.fc_cls(x)

@@ -1,0 +1,91 @@
+"""Small multi-step building blocks shared by mmspike's backbones and heads."""
+import torch
+from torch import nn
+
+from .neurons import MultiStepLIF, MultiStepPLIF
+
+NEURONS = {'LIF': MultiStepLIF, 'PLIF': MultiStepPLIF}
+
+
+def build_neuron(cfg):
+    """Build a multi-step neuron from ``dict(type='PLIF' | 'LIF', **kwargs)``."""
+    cfg = dict(cfg)
+    name = cfg.pop('type')
+    if name not in NEURONS:
+        raise ValueError(f'unknown neuron type {name!r}; expected one of {sorted(NEURONS)}')
+    return NEURONS[name](**cfg)
+
+
+class SeqToANN(nn.Module):
+    """Apply a per-step module to ``[T, B, ...]`` by merging T into the batch."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        self.module = modules[0] if len(modules) == 1 else nn.Sequential(*modules)
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        steps, batch = x_seq.shape[:2]
+        y = self.module(x_seq.flatten(0, 1))
+        return y.unflatten(0, (steps, batch))
+
+
+class _TemporalBatchNorm(nn.Module):
+    """BatchNorm "through time": separate statistics and affine parameters per time step.
+
+    A ``[T, B, C, *rest]`` tensor is viewed as ``[B, T*C, *rest]`` (channel ``t * C + c``) and
+    normalised by one BatchNorm over ``T * C`` channels, i.e. every (time step, channel) pair has
+    its own mean, variance, weight and bias.  This is the parameter layout of SVFormer's
+    ``BatchNorm{1,2}d_eT`` (its ``weight`` of length ``T*C`` reshapes to ``[T, C]``).  The
+    BatchNorm is a child module (``self.bn``) so that ``nn.SyncBatchNorm.convert_sync_batchnorm``
+    and mmengine's norm-layer weight-decay rules see an ordinary BatchNorm.
+
+    Args:
+        num_features (int): channels ``C`` per time step.
+        num_steps (int): number of time steps ``T`` (fixed: the input must have exactly T steps).
+        eps, momentum, affine, track_running_stats: as :class:`torch.nn.BatchNorm2d`.
+    """
+
+    _bn_cls = None
+    _rest_dims = ()  # allowed numbers of dimensions after C
+
+    def __init__(self, num_features, num_steps, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True):
+        super().__init__()
+        self.num_features = int(num_features)
+        self.num_steps = int(num_steps)
+        self.bn = self._bn_cls(self.num_features * self.num_steps, eps=eps, momentum=momentum,
+                               affine=affine, track_running_stats=track_running_stats)
+
+    def _layout(self):
+        return ' or '.join('[T, B, C' + ''.join(f', D{i}' for i in range(n)) + ']'
+                           for n in self._rest_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() - 3 not in self._rest_dims:
+            raise ValueError(f'{type(self).__name__} expects {self._layout()} input, got '
+                             f'{x.dim()}-D shape {tuple(x.shape)}')
+        steps, batch, channels = x.shape[:3]
+        if steps != self.num_steps or channels != self.num_features:
+            raise ValueError(f'{type(self).__name__} was built for T={self.num_steps} time steps '
+                             f'and C={self.num_features} channels, got T={steps}, C={channels} '
+                             f'(shape {tuple(x.shape)})')
+        rest = x.shape[3:]
+        y = self.bn(x.transpose(0, 1).reshape(batch, steps * channels, *rest))
+        return y.reshape(batch, steps, channels, *rest).transpose(0, 1)
+
+    def extra_repr(self):
+        return f'num_features={self.num_features}, num_steps={self.num_steps}'
+
+
+class TemporalBatchNorm1d(_TemporalBatchNorm):
+    """:class:`_TemporalBatchNorm` for ``[T, B, C]`` or ``[T, B, C, L]`` (tokens) inputs."""
+
+    _bn_cls = nn.BatchNorm1d
+    _rest_dims = (0, 1)
+
+
+class TemporalBatchNorm2d(_TemporalBatchNorm):
+    """:class:`_TemporalBatchNorm` for ``[T, B, C, H, W]`` inputs."""
+
+    _bn_cls = nn.BatchNorm2d
+    _rest_dims = (2, )

@@ -1,0 +1,255 @@
+"""Multi-step spiking neurons on ``[T, B, ...]`` tensors.
+
+The dynamics follow spikingjelly's activation_based LIF / PLIF nodes exactly (tested against
+spikingjelly 2.0 to 1e-6):
+
+* charge (``decay_input=True``):  ``H[t] = V[t-1] + (X[t] - (V[t-1] - V_reset)) / tau``
+  (``decay_input=False``: ``H[t] = V[t-1] - (V[t-1] - V_reset) / tau + X[t]``)
+* fire:   ``S[t] = Heaviside(H[t] - V_th)`` with a surrogate gradient
+* reset:  hard, ``V[t] = H[t] * (1 - S[t]) + V_reset * S[t]``; with ``detach_reset`` the spike
+  used in the reset carries no gradient.
+
+PLIF learns one scalar ``w`` per layer with ``1 / tau = sigmoid(w)``, initialised to
+``w0 = -ln(init_tau - 1)``.  ``V[-1] = V_reset``; call :meth:`reset` (or
+:func:`reset_neurons`) between independent samples.
+"""
+import math
+
+import torch
+from torch import nn
+
+__all__ = ['ATanSurrogate', 'SigmoidSurrogate', 'heaviside_atan', 'heaviside_sigmoid',
+           'MultiStepLIF', 'MultiStepPLIF', 'BaseMultiStepNeuron', 'reset_neurons',
+           'build_surrogate']
+
+
+class _HeavisideATan(torch.autograd.Function):
+    """Heaviside forward; ATan surrogate backward:
+    ``dS/dx = alpha / 2 / (1 + (pi / 2 * alpha * x)^2)``."""
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x >= 0).to(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, = ctx.saved_tensors
+        alpha = ctx.alpha
+        grad = alpha / 2 / (1 + (math.pi / 2 * alpha * x).square())
+        return grad_output * grad, None
+
+
+class _HeavisideSigmoid(torch.autograd.Function):
+    """Heaviside forward; sigmoid surrogate backward:
+    ``dS/dx = alpha * sigmoid(alpha x) * (1 - sigmoid(alpha x))``."""
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x >= 0).to(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, = ctx.saved_tensors
+        sig = torch.sigmoid(ctx.alpha * x)
+        return grad_output * (1 - sig) * sig * ctx.alpha, None
+
+
+def heaviside_atan(x: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
+    return _HeavisideATan.apply(x, alpha)
+
+
+def heaviside_sigmoid(x: torch.Tensor, alpha: float = 4.0) -> torch.Tensor:
+    return _HeavisideSigmoid.apply(x, alpha)
+
+
+class ATanSurrogate(nn.Module):
+    """Spike function with the ATan surrogate gradient (spikingjelly's ``surrogate.ATan``)."""
+
+    def __init__(self, alpha: float = 2.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return heaviside_atan(x, self.alpha)
+
+    def extra_repr(self):
+        return f'alpha={self.alpha}'
+
+
+class SigmoidSurrogate(nn.Module):
+    """Spike function with the sigmoid surrogate gradient (spikingjelly's ``surrogate.Sigmoid``)."""
+
+    def __init__(self, alpha: float = 4.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return heaviside_sigmoid(x, self.alpha)
+
+    def extra_repr(self):
+        return f'alpha={self.alpha}'
+
+
+_SURROGATES = {'atan': ATanSurrogate, 'sigmoid': SigmoidSurrogate}
+
+
+def build_surrogate(surrogate):
+    """Accept a module, or ``'atan'`` / ``'sigmoid'``, or ``dict(type='atan', alpha=2.0)``."""
+    if isinstance(surrogate, nn.Module):
+        return surrogate
+    if isinstance(surrogate, str):
+        surrogate = dict(type=surrogate)
+    if isinstance(surrogate, dict):
+        cfg = dict(surrogate)
+        name = str(cfg.pop('type')).lower()
+        if name not in _SURROGATES:
+            raise ValueError(f'unknown surrogate {name!r}; expected one of {sorted(_SURROGATES)}')
+        return _SURROGATES[name](**cfg)
+    raise TypeError(f'surrogate must be a module, a name or a dict, got {type(surrogate)}')
+
+
+class BaseMultiStepNeuron(nn.Module):
+    """Shared state handling and the charge-fire-reset loop over the first (time) dimension.
+
+    Subclasses implement :meth:`charge`.  Marked with ``is_spiking_neuron = True`` so hooks
+    (reset, firing-rate recording) can find every neuron in any model.
+    """
+
+    is_spiking_neuron = True
+
+    def __init__(self, v_threshold=1.0, v_reset=0.0, surrogate='sigmoid', detach_reset=True,
+                 store_v_seq=False):
+        super().__init__()
+        if v_reset is None:
+            raise NotImplementedError('soft reset (v_reset=None) is not implemented; '
+                                      'mmspike neurons use a hard reset')
+        self.v_threshold = float(v_threshold)
+        self.v_reset = float(v_reset)
+        self.surrogate = build_surrogate(surrogate)
+        self.detach_reset = detach_reset
+        self.store_v_seq = store_v_seq
+        self.v = None
+        self.v_seq = None
+
+    def reset(self):
+        """Forget the membrane potential (the next forward starts from ``V_reset``)."""
+        self.v = None
+        self.v_seq = None
+
+    def charge(self, x, v):
+        raise NotImplementedError
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        if x_seq.dim() < 2:
+            raise ValueError(f'{type(self).__name__} expects a multi-step input [T, B, ...], '
+                             f'got shape {tuple(x_seq.shape)}')
+        v = self.v
+        if v is None or v.shape != x_seq.shape[1:]:
+            if v is not None:
+                raise RuntimeError(
+                    f'{type(self).__name__} holds state of shape {tuple(v.shape)} but got input '
+                    f'steps of shape {tuple(x_seq.shape[1:])}; call reset() between samples '
+                    f'(SpikeResetHook does this in OpenMMLab runners)')
+            v = torch.full_like(x_seq[0], self.v_reset)
+        spikes, v_seq = [], []
+        for x in x_seq:
+            h = self.charge(x, v)
+            spike = self.surrogate(h - self.v_threshold)
+            spike_for_reset = spike.detach() if self.detach_reset else spike
+            v = h * (1.0 - spike_for_reset) + self.v_reset * spike_for_reset
+            spikes.append(spike)
+            if self.store_v_seq:
+                v_seq.append(v)
+        self.v = v
+        if self.store_v_seq:
+            self.v_seq = torch.stack(v_seq)
+        return torch.stack(spikes)
+
+    def extra_repr(self):
+        return (f'v_threshold={self.v_threshold}, v_reset={self.v_reset}, '
+                f'detach_reset={self.detach_reset}')
+
+
+class MultiStepLIF(BaseMultiStepNeuron):
+    """Leaky integrate-and-fire neuron, multi-step.
+
+    Args:
+        tau (float): membrane time constant (> 1). Defaults to 2.0.
+        decay_input (bool): whether the input is also divided by ``tau``. Defaults to True.
+        v_threshold (float): firing threshold. Defaults to 1.0.
+        v_reset (float): hard-reset potential. Defaults to 0.0.
+        surrogate (str | dict | nn.Module): surrogate spike function. Defaults to
+            ``'sigmoid'`` with alpha 4 (spikingjelly's default).
+        detach_reset (bool): detach the reset path. Defaults to True.
+        store_v_seq (bool): keep ``v_seq`` (``[T, B, ...]``, membrane after reset).
+    """
+
+    def __init__(self, tau=2.0, decay_input=True, v_threshold=1.0, v_reset=0.0,
+                 surrogate='sigmoid', detach_reset=True, store_v_seq=False):
+        super().__init__(v_threshold, v_reset, surrogate, detach_reset, store_v_seq)
+        if tau <= 1:
+            raise ValueError(f'tau must be > 1, got {tau}')
+        self.tau = float(tau)
+        self.decay_input = decay_input
+
+    def charge(self, x, v):
+        if self.decay_input:
+            return v + (x - (v - self.v_reset)) / self.tau
+        return v - (v - self.v_reset) / self.tau + x
+
+    def extra_repr(self):
+        return f'tau={self.tau}, decay_input={self.decay_input}, ' + super().extra_repr()
+
+
+class MultiStepPLIF(BaseMultiStepNeuron):
+    """Parametric LIF (Fang et al., ICCV 2021): LIF with a learnable ``1/tau = sigmoid(w)``.
+
+    Args:
+        init_tau (float): initial time constant (> 1); ``w0 = -ln(init_tau - 1)``.
+            Defaults to 2.0.
+        decay_input (bool): whether the input is also scaled by ``1/tau``. Defaults to True.
+        v_threshold, v_reset, surrogate, detach_reset, store_v_seq: as :class:`MultiStepLIF`.
+    """
+
+    def __init__(self, init_tau=2.0, decay_input=True, v_threshold=1.0, v_reset=0.0,
+                 surrogate='sigmoid', detach_reset=True, store_v_seq=False):
+        super().__init__(v_threshold, v_reset, surrogate, detach_reset, store_v_seq)
+        if init_tau <= 1:
+            raise ValueError(f'init_tau must be > 1, got {init_tau}')
+        self.decay_input = decay_input
+        self.w = nn.Parameter(torch.tensor(-math.log(init_tau - 1.0)))
+
+    @property
+    def tau(self) -> float:
+        return 1.0 / torch.sigmoid(self.w).item()
+
+    def charge(self, x, v):
+        if self.decay_input:
+            return v + (x - (v - self.v_reset)) * self.w.sigmoid()
+        return v - (v - self.v_reset) * self.w.sigmoid() + x
+
+    def extra_repr(self):
+        return f'tau={self.tau:.4f}, decay_input={self.decay_input}, ' + super().extra_repr()
+
+
+def reset_neurons(module: nn.Module) -> int:
+    """Reset every stateful spiking neuron in ``module`` (mmspike's and spikingjelly's).
+
+    Returns the number of neurons reset.
+    """
+    count = 0
+    for m in module.modules():
+        if getattr(m, 'is_spiking_neuron', False) or _is_spikingjelly_memory_module(m):
+            m.reset()
+            count += 1
+    return count
+
+
+def _is_spikingjelly_memory_module(m):
+    cls_module = type(m).__module__
+    return cls_module.startswith('spikingjelly') and hasattr(m, 'reset') and hasattr(
+        m, '_memories')

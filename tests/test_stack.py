@@ -1,0 +1,63 @@
+"""The set-up environment: OpenMMLab imports, compiled mmcv ops, lazy imports, upstream repairs."""
+import importlib
+import subprocess
+import sys
+
+import pytest
+import torch
+
+
+@pytest.mark.parametrize('name', ['mmaction.models', 'mmpose.models', 'mmseg.models',
+                                  'mmdet.models', 'mmcv.ops'])
+def test_openmmlab_imports(name):
+    importlib.import_module(name)
+
+
+def test_mmcv_ops_are_compiled():
+    from mmcv.ops import nms, roi_align
+    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.], [50., 50., 60., 60.]])
+    scores = torch.tensor([0.9, 0.8, 0.7])
+    _, keep = nms(boxes, scores, iou_threshold=0.5)
+    assert keep.tolist() == [0, 2]
+    feats = torch.arange(16.).view(1, 1, 4, 4)
+    rois = torch.tensor([[0., 0., 0., 4., 4.]])
+    out = roi_align(feats, rois, (1, 1), 1.0, 0, 'avg', True)
+    assert out.shape == (1, 1, 1, 1)
+
+
+def test_importing_mmspike_does_not_import_mmpose_or_mmseg():
+    code = ('import sys, mmspike; '
+            'bad = [m for m in ("mmpose", "mmseg", "mmdet") if m in sys.modules]; '
+            'assert not bad, bad')
+    subprocess.run([sys.executable, '-c', code], check=True)
+
+
+def test_mmaction_drn_repair():
+    from mmspike import compat
+    status = compat.drn_status()
+    assert status in ('ok', 'placeholder')
+    if status == 'ok':
+        pytest.skip('mmaction2 ships its own localizers/drn here; the placeholder is not used')
+    from mmaction.registry import MODELS
+    import mmaction.models  # noqa: F401
+    with pytest.raises(ImportError, match='mmaction2#2714'):
+        MODELS.build(dict(type='DRN'))
+    # idempotent: a second install changes nothing
+    assert compat.install_mmaction_drn_placeholder() == 'placeholder'
+
+
+def test_mmengine_weights_only_repair_is_registered():
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from mmspike import compat
+    assert compat.mmengine_needs_weights_only_repair(), (
+        'this environment pins mmengine 0.10.7 with torch >= 2.6; if that changed, revisit '
+        'mmspike.compat.repair_mmengine_checkpoint_loading')
+    assert CheckpointLoader._schemes[''] is compat.load_local_checkpoint_full
+
+
+def test_missing_checkpoint_names_the_file(tmp_path):
+    from mmengine.runner.checkpoint import _load_checkpoint
+    missing = tmp_path / 'nope.pth'
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        _load_checkpoint(str(missing))
