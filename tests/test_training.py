@@ -94,6 +94,11 @@ def test_train_and_test_tools_print_accuracy_and_firing_rate(tiny_clips, tmp_pat
                if line.startswith('mmspike test result')]
     assert summary, result.stdout + result.stderr
     assert 'acc/top1=' in summary[0] and 'firing_rate_mean=' in summary[0]
+    shuffled = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'test.py'), str(cfg_path),
+                               ckpt, '--work-dir', str(work_dir), '--shuffle-frames'],
+                              check=True, cwd=str(tmp_path), env=env, capture_output=True,
+                              text=True)
+    assert 'mmspike test result (tiny_demo.py) [frames shuffled]: acc/top1=' in shuffled.stdout
     report = json.loads((work_dir / 'firing_rates.json').read_text())
     assert report['mode'] == 'test'
     rates = [layer['firing_rate'] for layer in report['layers']]

@@ -1,13 +1,15 @@
 """Datasets shipped with mmspike.
 
 :mod:`mmspike.datasets.motion_clips` generates the embedded demo dataset (imported lazily: it
-needs OpenCV, not torch).
+needs OpenCV, not torch); :class:`ShuffleFrames` is the frame-order control transform.
 """
 import os
 import os.path as osp
 import time
 
-__all__ = ['prepare_embedded_dataset']
+from .transforms import ShuffleFrames
+
+__all__ = ['prepare_embedded_dataset', 'ShuffleFrames']
 
 
 def prepare_embedded_dataset(cfg, timeout_s=600):
