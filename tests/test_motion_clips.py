@@ -144,13 +144,12 @@ def object_x_positions(name, seeds, frame_index):
     return np.array(positions)
 
 
-def test_a_single_frame_does_not_reveal_the_direction():
+def test_first_frame_of_one_direction_looks_like_last_frame_of_the_other():
+    # Positions at a known frame index do hint at the direction (an object moving left starts on
+    # the right), but the frames as a set are the same for both directions: the first frame of
+    # one is distributed like the last frame of the other.  Shuffling frames removes the hint.
     left_first = object_x_positions('move_left', range(0, 30), 0)
-    right_first = object_x_positions('move_right', range(30, 60), 0)
     right_last = object_x_positions('move_right', range(30, 60), -1)
-    # Where the object starts overlaps widely between the two directions...
-    assert left_first.min() < right_first.max() - 5
-    # ...and the first frame of one direction looks like the last frame of the other.
     assert abs(left_first.mean() - right_last.mean()) < 4
     assert abs(np.median(left_first) - np.median(right_last)) < 6
 

@@ -7,6 +7,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import mmspike  # noqa: F401
+from helpers import train_two_iterations
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_VIDEOS = osp.join(osp.dirname(REPO), 'shared', 'data', 'videos')
@@ -53,12 +54,7 @@ def test_ucf101_recipe_trains_and_tests_on_real_mp4s(real_video_list, tmp_path):
         loader.num_workers = 0
         loader.persistent_workers = False
     cfg.train_dataloader.batch_size = 2
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2, val_interval=100)
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.param_scheduler = []
-    cfg.default_hooks.logger.interval = 1
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=2, by_epoch=False)
-    cfg.work_dir = str(tmp_path)
+    train_two_iterations(cfg, tmp_path)
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter == 2

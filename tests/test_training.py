@@ -11,6 +11,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmspike  # noqa: F401
+from helpers import train_two_iterations
 from mmspike.datasets.motion_clips import write_dataset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -112,12 +113,7 @@ def test_model_zoo_config_inheritance_trains(tiny_clips, tmp_path):
     assert cfg.model.type == 'Recognizer3D'
     assert cfg.model.backbone.type == 'SpikingConvNet'
     point_dataloaders_at(cfg, tiny_clips, batch_size=2)
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2, val_interval=100)
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.param_scheduler = []
-    cfg.default_hooks.logger.interval = 1
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=2, by_epoch=False)
-    cfg.work_dir = str(tmp_path)
+    train_two_iterations(cfg, tmp_path)
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter == 2

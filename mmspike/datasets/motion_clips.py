@@ -19,8 +19,9 @@ It follows that the frames of a clip, taken as an unordered set, are distributed
 both classes of a pair.  A model that ignores frame order (single frames, or frame features
 averaged over time) can at best tell the four pairs apart, so it scores at most 50% on this
 dataset; the direction of motion is visible only in the order of the frames.  One frame at a
-*known* index still carries a weak hint for translation (an object that has to stay inside the
-frame tends to start on the side it moves away from), but the ranges overlap widely.
+*known* index does carry a hint for translation (an object that has to stay inside the frame
+starts on the side it moves away from); that hint is temporal information too, and shuffling the
+frames (mmspike.datasets.ShuffleFrames, the control of the demo) removes it.
 
 ``write_dataset`` stores the clips as ``.mp4`` files with MMAction2 ``VideoDataset`` annotation
 lists.  It depends on numpy and OpenCV only (not torch), so ``tools/make_demo_dataset.py`` can run
@@ -39,7 +40,7 @@ import cv2
 import numpy as np
 
 GENERATOR_NAME = 'mmspike.motion_clips'
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 CLASSES = ('move_left', 'move_right', 'move_up', 'move_down',
            'rotate_cw', 'rotate_ccw', 'grow', 'shrink')
@@ -64,10 +65,10 @@ _MOTION_OF_CLASS = {
 _PATHS = ('x', 'y', 'angle', 'log_radius')
 
 # Geometry as fractions of the frame size; totals are per clip, whatever its length.
-_MID_RADIUS_RANGE = (0.13, 0.18)
+_MID_RADIUS_RANGE = (0.16, 0.22)
 _RADIUS_RATIO_RANGE = (1.6, 2.0)
-_TRAVEL_RANGE = (0.25, 0.40)
-_TURN_RANGE_DEG = (100.0, 200.0)
+_TRAVEL_RANGE = (0.40, 0.60)
+_TURN_RANGE_DEG = (200.0, 320.0)
 _LARGEST_RADIUS = _MID_RADIUS_RANGE[1] * np.sqrt(_RADIUS_RATIO_RANGE[1])
 # The centre stays half the largest possible radius inside the frame, so at least roughly
 # three quarters of the object is visible; the margin is the same for every class.

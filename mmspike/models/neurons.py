@@ -23,33 +23,28 @@ __all__ = ['ATanSurrogate', 'SigmoidSurrogate', 'heaviside_atan', 'heaviside_sig
            'build_surrogate']
 
 
-class _HeavisideATan(torch.autograd.Function):
-    """Heaviside forward; ATan surrogate backward:
-    ``dS/dx = alpha / 2 / (1 + (pi / 2 * alpha * x)^2)``."""
+class _Heaviside(torch.autograd.Function):
+    """Heaviside step forward (``x >= 0``); subclasses define the surrogate backward."""
 
     @staticmethod
     def forward(ctx, x, alpha):
         ctx.save_for_backward(x)
         ctx.alpha = alpha
         return (x >= 0).to(x)
+
+
+class _HeavisideATan(_Heaviside):
+    """ATan surrogate: ``dS/dx = alpha / 2 / (1 + (pi / 2 * alpha * x)^2)``."""
 
     @staticmethod
     def backward(ctx, grad_output):
         x, = ctx.saved_tensors
         alpha = ctx.alpha
-        grad = alpha / 2 / (1 + (math.pi / 2 * alpha * x).square())
-        return grad_output * grad, None
+        return grad_output * (alpha / 2 / (1 + (math.pi / 2 * alpha * x).square())), None
 
 
-class _HeavisideSigmoid(torch.autograd.Function):
-    """Heaviside forward; sigmoid surrogate backward:
-    ``dS/dx = alpha * sigmoid(alpha x) * (1 - sigmoid(alpha x))``."""
-
-    @staticmethod
-    def forward(ctx, x, alpha):
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
-        return (x >= 0).to(x)
+class _HeavisideSigmoid(_Heaviside):
+    """Sigmoid surrogate: ``dS/dx = alpha * sigmoid(alpha x) * (1 - sigmoid(alpha x))``."""
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -66,32 +61,36 @@ def heaviside_sigmoid(x: torch.Tensor, alpha: float = 4.0) -> torch.Tensor:
     return _HeavisideSigmoid.apply(x, alpha)
 
 
-class ATanSurrogate(nn.Module):
+class _SurrogateSpike(nn.Module):
+    spike_function = None  # a heaviside_* function
+
+    def __init__(self, alpha: float):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return type(self).spike_function(x, self.alpha)
+
+    def extra_repr(self):
+        return f'alpha={self.alpha}'
+
+
+class ATanSurrogate(_SurrogateSpike):
     """Spike function with the ATan surrogate gradient (spikingjelly's ``surrogate.ATan``)."""
 
+    spike_function = staticmethod(heaviside_atan)
+
     def __init__(self, alpha: float = 2.0):
-        super().__init__()
-        self.alpha = alpha
-
-    def forward(self, x):
-        return heaviside_atan(x, self.alpha)
-
-    def extra_repr(self):
-        return f'alpha={self.alpha}'
+        super().__init__(alpha)
 
 
-class SigmoidSurrogate(nn.Module):
+class SigmoidSurrogate(_SurrogateSpike):
     """Spike function with the sigmoid surrogate gradient (spikingjelly's ``surrogate.Sigmoid``)."""
 
+    spike_function = staticmethod(heaviside_sigmoid)
+
     def __init__(self, alpha: float = 4.0):
-        super().__init__()
-        self.alpha = alpha
-
-    def forward(self, x):
-        return heaviside_sigmoid(x, self.alpha)
-
-    def extra_repr(self):
-        return f'alpha={self.alpha}'
+        super().__init__(alpha)
 
 
 _SURROGATES = {'atan': ATanSurrogate, 'sigmoid': SigmoidSurrogate}

@@ -4,7 +4,8 @@
 # (left <-> right, clockwise <-> counter-clockwise).
 dataset_type = 'VideoDataset'
 data_root = 'data/motion_clips'
-embedded_dataset = dict(root=data_root, seed=0, train_per_class=40, val_per_class=10,
+# 150 training clips per class: with 40 a small SVFormer memorises backgrounds, not motion.
+embedded_dataset = dict(root=data_root, seed=0, train_per_class=150, val_per_class=10,
                         test_per_class=20, num_frames=16, size=64)
 clip_len = 16
 
