@@ -9,6 +9,6 @@ from . import compat
 
 compat.apply_runtime_repairs()
 
-from . import backbones, datasets, heads, hooks, models  # noqa: E402,F401  (registers modules)
+from . import backbones, datasets, energy, evaluation, heads, hooks, models  # noqa: E402,F401
 
 __all__ = ['__version__']

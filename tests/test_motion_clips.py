@@ -49,40 +49,31 @@ def slope(values):
     return np.polyfit(np.arange(len(values)), values, 1)[0]
 
 
-def rotation_between(frame, next_frame, next_mask, centre):
-    """Screen-clockwise turn (degrees) that best maps ``frame`` onto ``next_frame``."""
-    best_angle, best_error = 0.0, np.inf
-    for angle in np.arange(-30.0, 30.5, 1.0):
-        radians = np.deg2rad(angle)
-        turn = np.array([[np.cos(radians), -np.sin(radians)],
-                         [np.sin(radians), np.cos(radians)]])
-        warp = np.hstack([turn, (centre - turn @ centre)[:, None]])
-        turned = cv2.warpAffine(frame.astype(np.float32), warp, frame.shape[1::-1])
-        error = np.abs(turned - next_frame)[next_mask].mean()
-        if error < best_error:
-            best_angle, best_error = angle, error
-    return best_angle
-
-
 def motion_statistics(frames, empty_frame):
     masks = object_masks(frames, empty_frame)
-    track = centroids(masks)
-    turns = [rotation_between(frames[t], frames[t + 1].astype(np.float32), masks[t + 1], track[t])
-             for t in range(len(frames) - 1)]
+    with np.errstate(divide='ignore', invalid='ignore'):  # a faded-out object has no mask
+        track = centroids(masks)
+        log_area = np.log(masks.sum(axis=(1, 2)))
     return {'dx': slope(track[:, 0]), 'dy': slope(track[:, 1]),
-            'turn': float(np.sum(turns)), 'area': slope(np.log(masks.sum(axis=(1, 2))))}
+            'area': slope(log_area) if np.isfinite(log_area).all() else np.nan,
+            'contrast': slope(contrast(frames, empty_frame))}
+
+
+def contrast(frames, empty_frame):
+    """Mean absolute difference from the empty background, per frame."""
+    return np.abs(frames.astype(np.float32) - empty_frame.astype(np.float32)).mean(axis=(1, 2, 3))
 
 
 EXPECTED_MOTION = {
     'move_left': ('dx', -1), 'move_right': ('dx', 1), 'move_up': ('dy', -1),
-    'move_down': ('dy', 1), 'rotate_cw': ('turn', 1), 'rotate_ccw': ('turn', -1),
+    'move_down': ('dy', 1), 'fade_in': ('contrast', 1), 'fade_out': ('contrast', -1),
     'grow': ('area', 1), 'shrink': ('area', -1),
 }
 
 
 def test_class_table():
     assert CLASSES == ('move_left', 'move_right', 'move_up', 'move_down',
-                       'rotate_cw', 'rotate_ccw', 'grow', 'shrink')
+                       'fade_in', 'fade_out', 'grow', 'shrink')
     assert set(REVERSED_CLASS) == set(CLASSES)
     for name, reverse in REVERSED_CLASS.items():
         assert reverse != name

@@ -5,12 +5,17 @@ that no shape is rotationally symmetric) over a static, randomly textured backgr
 clip the object performs exactly one constant-velocity motion, which is its class:
 
     0 move_left   1 move_right   2 move_up      3 move_down
-    4 rotate_cw   5 rotate_ccw   6 grow         7 shrink
+    4 fade_in     5 fade_out     6 grow         7 shrink
+
+``fade_*``: the object's opacity ramps up (from 0.1-0.2 to 0.9-1.0) or down over the clip; the
+objects of all other classes are opaque.  (Earlier versions had objects spinning in place, then
+orbiting a pivot, clockwise vs counter-clockwise; the small demo SVFormer could not tell those
+directions apart at 64 x 64, see the README.)
 
 The classes come in four pairs that are each other's time reversal (``REVERSED_CLASS``).  Every
-clip is generated from four latent straight-line paths: x, y, orientation and log-radius.  The
-class picks one path, traversed forwards or backwards over the clip; the other three stay frozen at
-a random point of their own path.  All paths are symmetric around their midpoint and every random
+clip is generated from five latent straight-line paths: x, y, orientation, log-radius and
+opacity.  The class picks one path, traversed forwards or backwards over the clip; the others stay
+frozen at a random point of their own path (opacity: at 1, fully opaque).  All paths are symmetric around their midpoint and every random
 draw is made regardless of the class, so with the same random state
 
     render_clip(c, rng)[::-1]  ==  render_clip(REVERSED_CLASS[c], rng)     (exactly, pixel for pixel)
@@ -40,14 +45,14 @@ import cv2
 import numpy as np
 
 GENERATOR_NAME = 'mmspike.motion_clips'
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 CLASSES = ('move_left', 'move_right', 'move_up', 'move_down',
-           'rotate_cw', 'rotate_ccw', 'grow', 'shrink')
+           'fade_in', 'fade_out', 'grow', 'shrink')
 REVERSED_CLASS = {
     'move_left': 'move_right', 'move_right': 'move_left',
     'move_up': 'move_down', 'move_down': 'move_up',
-    'rotate_cw': 'rotate_ccw', 'rotate_ccw': 'rotate_cw',
+    'fade_in': 'fade_out', 'fade_out': 'fade_in',
     'grow': 'shrink', 'shrink': 'grow',
 }
 SPLITS = ('train', 'val', 'test')
@@ -59,16 +64,18 @@ TEXTURES = ('stripes', 'checker', 'noise')
 _MOTION_OF_CLASS = {
     'move_left': ('x', -1.0), 'move_right': ('x', 1.0),
     'move_up': ('y', -1.0), 'move_down': ('y', 1.0),
-    'rotate_cw': ('angle', 1.0), 'rotate_ccw': ('angle', -1.0),
+    'fade_in': ('opacity', 1.0), 'fade_out': ('opacity', -1.0),
     'grow': ('log_radius', 1.0), 'shrink': ('log_radius', -1.0),
 }
-_PATHS = ('x', 'y', 'angle', 'log_radius')
+_PATHS = ('x', 'y', 'angle', 'log_radius', 'opacity')
 
 # Geometry as fractions of the frame size; totals are per clip, whatever its length.
 _MID_RADIUS_RANGE = (0.16, 0.22)
 _RADIUS_RATIO_RANGE = (1.6, 2.0)
 _TRAVEL_RANGE = (0.40, 0.60)
 _TURN_RANGE_DEG = (200.0, 320.0)
+_OPACITY_MID = 0.55
+_OPACITY_SPAN_RANGE = (0.7, 0.9)
 _LARGEST_RADIUS = _MID_RADIUS_RANGE[1] * np.sqrt(_RADIUS_RATIO_RANGE[1])
 # The centre stays half the largest possible radius inside the frame, so at least roughly
 # three quarters of the object is visible; the margin is the same for every class.
@@ -77,8 +84,8 @@ _CENTRE_MARGIN = 0.5 * _LARGEST_RADIUS
 _SUPERSAMPLING = 2
 _SPRITE_SIZE = 64
 _SPRITE_UNIT = 24.0
-_MARKER_CENTRE = (0.3, 0.25)
-_MARKER_RADIUS = 0.2
+_MARKER_CENTRE = (0.42, 0.3)
+_MARKER_RADIUS = 0.3
 
 # decord 0.6.0 decodes videos of these widths (and of every odd width) into wrongly shaped arrays,
 # whichever encoder wrote them; measured for widths 16..399.
@@ -100,6 +107,7 @@ class ClipSpec:
     centres: np.ndarray  # (num_frames, 2) x, y in output pixels
     angles: np.ndarray  # (num_frames,) radians, clockwise on screen
     radii: np.ndarray  # (num_frames,) output pixels
+    opacities: np.ndarray  # (num_frames,) in (0, 1]
 
     @property
     def num_frames(self) -> int:
@@ -261,6 +269,7 @@ def _sample_latent_paths(rng: np.random.Generator, size: int) -> dict[str, _Line
                            np.deg2rad(rng.uniform(*_TURN_RANGE_DEG))),
         'log_radius': _LinePath(rng.uniform(*np.log(np.asarray(_MID_RADIUS_RANGE) * size)),
                                 np.log(rng.uniform(*_RADIUS_RATIO_RANGE))),
+        'opacity': _LinePath(_OPACITY_MID, rng.uniform(*_OPACITY_SPAN_RANGE)),
     }
 
 
@@ -287,10 +296,12 @@ def sample_clip_spec(label: int, rng: np.random.Generator, num_frames: int = 16,
     frozen_frames = {name: int(rng.integers(num_frames)) for name in _PATHS}
     moving_path, direction = _MOTION_OF_CLASS[CLASSES[label]]
     tracks = _trajectories(paths, moving_path, direction, frozen_frames, num_frames)
+    opacities = tracks['opacity'] if moving_path == 'opacity' else np.ones(num_frames)
     return ClipSpec(label=int(label), size=int(size), background=background,
                     sprite_rgb=sprite_rgb, sprite_alpha=sprite_alpha,
                     centres=np.stack([tracks['x'], tracks['y']], axis=1),
-                    angles=tracks['angle'], radii=np.exp(tracks['log_radius']))
+                    angles=tracks['angle'], radii=np.exp(tracks['log_radius']),
+                    opacities=opacities)
 
 
 def _sprite_to_canvas(centre: np.ndarray, angle: float, radius: float) -> np.ndarray:
@@ -319,7 +330,8 @@ def render_frames(spec: ClipSpec) -> np.ndarray:
                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         alpha = cv2.warpAffine(spec.sprite_alpha, warp, (canvas_size, canvas_size),
                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        canvas = spec.background * (1.0 - alpha[..., None]) + colour
+        opacity = spec.opacities[index]
+        canvas = spec.background * (1.0 - opacity * alpha[..., None]) + opacity * colour
         frames[index] = _downsample(canvas, spec.size)
     return frames
 

@@ -1,0 +1,12 @@
+"""Energy estimation for spiking models: MACs on real-valued inputs, ACs on spikes.
+
+``estimate_energy(model, inputs)`` works on any ``nn.Module``; ``SpikeEnergyMetric``
+(:mod:`mmspike.evaluation`) reports the same numbers per sample from an mmengine test loop.
+"""
+from .counter import (ENERGY_PRESETS, EnergyCounter, EnergyReport, LayerEnergy, estimate_energy,
+                      reset_spiking_states, resolve_energy_costs)
+from .ops import conv_dense_macs, conv_synaptic_ops, is_spike_tensor, matmul_counts
+
+__all__ = ['ENERGY_PRESETS', 'EnergyCounter', 'EnergyReport', 'LayerEnergy', 'estimate_energy',
+           'reset_spiking_states', 'resolve_energy_costs', 'conv_dense_macs', 'conv_synaptic_ops',
+           'is_spike_tensor', 'matmul_counts']

@@ -1,0 +1,3 @@
+from .spike_energy_metric import SpikeEnergyMetric
+
+__all__ = ['SpikeEnergyMetric']
