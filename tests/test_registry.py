@@ -21,6 +21,20 @@ def test_models_resolve_unscoped(scope):
 
 
 @pytest.mark.parametrize('scope', SCOPES)
+def test_video_backbones_and_energy_metric_resolve_unscoped(scope):
+    registry = importlib.import_module(f'{scope}.registry')
+    with DefaultScope.overwrite_default_scope(scope):
+        svf = registry.MODELS.build(dict(type='SpikeVideoFormer', arch='tiny',
+                                         out_indices=(0, 1, 2, 3)))
+        svformer = registry.MODELS.build(dict(type='SVFormer', arch='tiny', num_frames=2,
+                                              img_size=32))
+        metric = registry.METRICS.build(dict(type='SpikeEnergyMetric'))
+    assert len(svf(torch.randn(1, 3, 2, 32, 32))) == 4
+    assert type(svformer).__name__ == 'SVFormer'
+    assert type(metric).__name__ == 'SpikeEnergyMetric'
+
+
+@pytest.mark.parametrize('scope', SCOPES)
 def test_hooks_resolve_unscoped(scope):
     registry = importlib.import_module(f'{scope}.registry')
     with DefaultScope.overwrite_default_scope(scope):

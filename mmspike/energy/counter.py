@@ -326,11 +326,8 @@ def _is_spikingjelly_neuron(module) -> bool:
 
 def reset_spiking_states(model: nn.Module) -> None:
     """Reset every neuron state of ``model`` (mmspike neurons and spikingjelly modules)."""
-    for module in model.modules():
-        if getattr(module, 'is_spiking_neuron', False) or hasattr(module, '_memories'):
-            reset = getattr(module, 'reset', None)
-            if callable(reset):
-                reset()
+    from ..models.neurons import reset_neurons
+    reset_neurons(model)
 
 
 def call_model(model: nn.Module, inputs):

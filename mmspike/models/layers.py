@@ -2,13 +2,13 @@
 import torch
 from torch import nn
 
-from .neurons import MultiStepLIF, MultiStepPLIF
+from .neurons import MultiStepILIF, MultiStepLIF, MultiStepPLIF
 
-NEURONS = {'LIF': MultiStepLIF, 'PLIF': MultiStepPLIF}
+NEURONS = {'LIF': MultiStepLIF, 'PLIF': MultiStepPLIF, 'ILIF': MultiStepILIF}
 
 
 def build_neuron(cfg):
-    """Build a multi-step neuron from ``dict(type='PLIF' | 'LIF', **kwargs)``."""
+    """Build a multi-step neuron from ``dict(type='LIF' | 'PLIF' | 'ILIF', **kwargs)``."""
     cfg = dict(cfg)
     name = cfg.pop('type')
     if name not in NEURONS:

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 __all__ = ['ATanSurrogate', 'SigmoidSurrogate', 'heaviside_atan', 'heaviside_sigmoid',
-           'MultiStepLIF', 'MultiStepPLIF', 'BaseMultiStepNeuron', 'reset_neurons',
-           'build_surrogate']
+           'MultiStepLIF', 'MultiStepPLIF', 'MultiStepILIF', 'BaseMultiStepNeuron',
+           'expand_integer_spikes', 'reset_neurons', 'build_surrogate']
 
 
 class _Heaviside(torch.autograd.Function):
@@ -233,6 +233,81 @@ class MultiStepPLIF(BaseMultiStepNeuron):
 
     def extra_repr(self):
         return f'tau={self.tau:.4f}, decay_input={self.decay_input}, ' + super().extra_repr()
+
+
+class _RoundClampSTE(torch.autograd.Function):
+    """``round(clamp(x, 0, D))`` forward; straight-through gradient inside ``[0, D]``."""
+
+    @staticmethod
+    def forward(ctx, x, levels):
+        ctx.save_for_backward(x)
+        ctx.levels = levels
+        return torch.round(torch.clamp(x, 0.0, levels))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, = ctx.saved_tensors
+        inside = (x >= 0) & (x <= ctx.levels)
+        return grad_output * inside.to(grad_output.dtype), None
+
+
+class MultiStepILIF(nn.Module):
+    """Integer LIF (I-LIF), multi-step: emits integer spikes in ``{0, 1, ..., D}``.
+
+    ``H[t] = V[t-1] + (X[t] - V[t-1]) / tau`` (decay_input), ``S[t] = round(clamp(H[t], 0, D))``
+    trained with a straight-through gradient, soft reset ``V[t] = H[t] - S[t]``.  At inference an
+    integer spike of value ``s`` is the same as ``D`` binary sub-steps ``[s >= 1], ..., [s >= D]``
+    (:func:`expand_integer_spikes`): any linear layer applied to the sub-steps and summed gives
+    exactly its output on ``s``, so the network stays spike-driven (additions only).
+
+    Args:
+        levels (int): D, the largest integer spike (SpikeVideoFormer's segmentation model: 4).
+        tau (float): membrane time constant (> 1). Defaults to 2.0.
+        detach_reset (bool): detach the reset path. Defaults to True.
+    """
+
+    is_spiking_neuron = True
+
+    def __init__(self, levels=4, tau=2.0, detach_reset=True):
+        super().__init__()
+        if int(levels) < 1:
+            raise ValueError(f'levels (D) must be >= 1, got {levels}')
+        if tau <= 1:
+            raise ValueError(f'tau must be > 1, got {tau}')
+        self.levels = int(levels)
+        self.tau = float(tau)
+        self.detach_reset = detach_reset
+        self.v = None
+
+    def reset(self):
+        self.v = None
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        if x_seq.dim() < 2:
+            raise ValueError(f'MultiStepILIF expects a multi-step input [T, B, ...], got shape '
+                             f'{tuple(x_seq.shape)}')
+        v = self.v if self.v is not None and self.v.shape == x_seq.shape[1:] \
+            else torch.zeros_like(x_seq[0])
+        spikes = []
+        for x in x_seq:
+            h = v + (x - v) / self.tau
+            spike = _RoundClampSTE.apply(h, float(self.levels))
+            v = h - (spike.detach() if self.detach_reset else spike)
+            spikes.append(spike)
+        self.v = v
+        return torch.stack(spikes)
+
+    def extra_repr(self):
+        return f'levels={self.levels}, tau={self.tau}, detach_reset={self.detach_reset}'
+
+
+def expand_integer_spikes(spikes: torch.Tensor, levels: int) -> torch.Tensor:
+    """Integer spikes ``s`` in ``{0..D}`` -> ``D`` binary sub-steps ``[s >= d]``, d = 1..D.
+
+    Returns ``[D, *spikes.shape]``; the sum over the first dimension equals ``spikes``.
+    """
+    thresholds = torch.arange(1, int(levels) + 1, device=spikes.device, dtype=spikes.dtype)
+    return (spikes.unsqueeze(0) >= thresholds.view(-1, *([1] * spikes.dim()))).to(spikes.dtype)
 
 
 def reset_neurons(module: nn.Module) -> int:

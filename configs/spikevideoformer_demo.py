@@ -1,0 +1,44 @@
+# A small SpikeVideoFormer on the embedded motion-clips dataset (CPU demo):
+#   bash tools/demo.sh configs/spikevideoformer_demo.py
+# arch 'tiny' (widths 16/32/64/96, one transformer block per stage), joint space-time Hamming
+# attention over all 16 x 2 x 2 tokens of a clip; 16 frames, resized from 64 to 32 x 32 (at
+# 64 x 64 an epoch takes about 165 s on 2 cores, too slow for the 15-minute demo budget).
+_base_ = [
+    '_base_/datasets/motion_clips.py', '_base_/schedules/adamw_demo.py',
+    '_base_/default_runtime.py'
+]
+model = dict(
+    type='Recognizer3D',
+    backbone=dict(type='SpikeVideoFormer', arch='tiny', attention='joint', sim='hamming',
+                  num_frames=16),
+    cls_head=dict(type='SpikingClsHead', num_classes=8, in_channels=96, average_clips='prob'),
+    data_preprocessor=dict(type='ActionDataPreprocessor', mean=[127.5, 127.5, 127.5],
+                           std=[64.0, 64.0, 64.0], format_shape='NCTHW'))
+randomness = dict(seed=0, deterministic=False)
+train_cfg = dict(max_epochs=8)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=7, eta_min=1e-5, by_epoch=True, begin=1, end=8),
+]
+test_evaluator = [dict(type='AccMetric'), dict(type='SpikeEnergyMetric')]
+
+
+img_size = 32
+
+
+def _pipeline(test_mode):
+    return [
+        dict(type='DecordInit'),
+        dict(type='SampleFrames', clip_len=16, frame_interval=1, num_clips=1,
+             test_mode=test_mode),
+        dict(type='DecordDecode'),
+        dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
+        dict(type='FormatShape', input_format='NCTHW'),
+        dict(type='PackActionInputs'),
+    ]
+
+
+train_dataloader = dict(dataset=dict(pipeline=_pipeline(False)))
+val_dataloader = dict(dataset=dict(pipeline=_pipeline(True)))
+test_dataloader = dict(dataset=dict(pipeline=_pipeline(True)))

@@ -1,0 +1,430 @@
+"""SpikeVideoFormer (Zou et al., ICML 2025): Meta-SpikeFormer with spike-driven Hamming attention."""
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from torch import nn
+
+from ..models.layers import SeqToANN, build_neuron
+from ..ops import dot_attention, hamming_attention, softmax_attention
+from ..registry import MODELS
+
+# widths of stages 1-4; the stem and the first conv block use half the stage-1 width.
+ARCH_ZOO = {
+    'tiny': dict(widths=(16, 32, 64, 96), depths=(1, 1), num_heads=4),  # CPU demos and tests
+    'small': dict(widths=(64, 128, 256, 360), depths=(6, 2), num_heads=8),  # 15.1M, 1000 cls
+    'medium': dict(widths=(96, 192, 384, 480), depths=(6, 2), num_heads=8),  # ~31.3M
+    'large': dict(widths=(128, 256, 512, 640), depths=(6, 2), num_heads=8),  # 55.4M
+    'huge': dict(widths=(192, 384, 768, 960), depths=(6, 2), num_heads=8),
+}
+ATTENTION_MODES = ('joint', 'spatial', 'factorized', 'none')
+SIMILARITIES = ('hamming', 'dot', 'softmax')  # 'softmax': quadratic, for benchmarks only
+DEFAULT_NEURON = dict(type='LIF', tau=2.0, decay_input=True, v_threshold=1.0, v_reset=0.0,
+                      surrogate=dict(type='sigmoid', alpha=4.0), detach_reset=True)
+
+
+def _neuron(cfg, **overrides):
+    cfg = dict(cfg)
+    if cfg.get('type', 'LIF') == 'ILIF':  # integer neurons have no threshold to override
+        overrides.pop('v_threshold', None)
+    cfg.update(overrides)
+    return build_neuron(cfg)
+
+
+class BNAndPad(nn.Module):
+    """BatchNorm, then a 1-pixel border filled with what the BN makes of a zero input.
+
+    Lets the following un-padded 3x3 convolution see the same border as a zero-padded
+    convolution placed before the BN (so RepConv can be re-parameterised into one conv)."""
+
+    def __init__(self, channels, pad=1):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels)
+        self.pad = pad
+
+    def forward(self, x):
+        out = self.bn(x)
+        if self.pad <= 0:
+            return out
+        bn = self.bn
+        fill = -bn.running_mean / torch.sqrt(bn.running_var + bn.eps)
+        if bn.affine:
+            fill = bn.bias.detach() + fill * bn.weight.detach()
+        out = F.pad(out, [self.pad] * 4)
+        border = torch.ones_like(out[:1, :1])
+        border[..., self.pad:-self.pad, self.pad:-self.pad] = 0
+        return out + border * fill.view(1, -1, 1, 1)  # the padded border is zero
+
+
+class RepConv(nn.Module):
+    """1x1 conv -> BN (with padding) -> depthwise 3x3 -> 1x1 conv -> BN, no biases."""
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, in_channels, 1, bias=False), BNAndPad(in_channels),
+            nn.Conv2d(in_channels, in_channels, 3, groups=in_channels, bias=False),
+            nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class DownSampling(nn.Module):
+    """[neuron ->] conv (with bias) -> BN; the stem has no neuron (it sees real frames)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, neuron_cfg,
+                 first=False):
+        super().__init__()
+        self.neuron = None if first else _neuron(neuron_cfg)
+        self.conv = SeqToANN(nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding),
+                             nn.BatchNorm2d(out_channels))
+
+    def forward(self, x):
+        return self.conv(x if self.neuron is None else self.neuron(x))
+
+
+class SepConv(nn.Module):
+    """neuron -> pw 1x1 -> BN -> neuron -> dw 7x7 -> pw 1x1 -> BN (expansion 2, MobileNetV2)."""
+
+    def __init__(self, dim, neuron_cfg, expansion=2, kernel_size=7):
+        super().__init__()
+        hidden = int(dim * expansion)
+        self.neuron1 = _neuron(neuron_cfg)
+        self.pw1 = SeqToANN(nn.Conv2d(dim, hidden, 1, bias=False), nn.BatchNorm2d(hidden))
+        self.neuron2 = _neuron(neuron_cfg)
+        self.dw_pw2 = SeqToANN(
+            nn.Conv2d(hidden, hidden, kernel_size, padding=kernel_size // 2, groups=hidden,
+                      bias=False),
+            nn.Conv2d(hidden, dim, 1, bias=False), nn.BatchNorm2d(dim))
+
+    def forward(self, x):
+        return self.dw_pw2(self.neuron2(self.pw1(self.neuron1(x))))
+
+
+class ConvBlock(nn.Module):
+    """``x += SepConv(x)``; ``x += BN(conv3x3(neuron(BN(conv3x3(neuron(x))))))`` (hidden 4x)."""
+
+    def __init__(self, dim, neuron_cfg, mlp_ratio=4):
+        super().__init__()
+        hidden = int(dim * mlp_ratio)
+        self.sepconv = SepConv(dim, neuron_cfg)
+        self.neuron1 = _neuron(neuron_cfg)
+        self.conv1 = SeqToANN(nn.Conv2d(dim, hidden, 3, padding=1, bias=False),
+                              nn.BatchNorm2d(hidden))
+        self.neuron2 = _neuron(neuron_cfg)
+        self.conv2 = SeqToANN(nn.Conv2d(hidden, dim, 3, padding=1, bias=False),
+                              nn.BatchNorm2d(dim))
+
+    def forward(self, x):
+        x = x + self.sepconv(x)
+        return x + self.conv2(self.neuron2(self.conv1(self.neuron1(x))))
+
+
+class SpikeDrivenAttention(nn.Module):
+    """Spike-driven self-attention over ``[T, B, C, H, W]`` tokens.
+
+    neuron -> q, k, v (each RepConv -> BN -> neuron) -> attention -> [BN] -> neuron ->
+    projection (RepConv -> BN).  ``sim='hamming'``: ``(2Q-1)((2K-1)^T V) * scale`` followed by
+    BN and a neuron with threshold 1 (``scale='code'``: 1 / (2 C) with C the stage width, as in
+    the released code; ``scale='paper'``: 1 / (2 d) with d the head width, no BN).  ``sim='dot'``:
+    ``Q (K^T V) / 8`` and a neuron with threshold 0.5 (Meta-SpikeFormer).  ``sim='softmax'``:
+    ``softmax(Q K^T / sqrt(d)) V``, quadratic and not spike-driven, only as a latency contrast.
+
+    ``attention``: ``'joint'`` attends over all ``T*H*W`` tokens of a clip, ``'spatial'`` over the
+    ``H*W`` tokens of each frame, ``'factorized'`` spatially within each frame and then
+    temporally over the ``T`` tokens of each position (values of the second step = output of the
+    first), ``'none'`` passes the value spikes through (no token mixing).  All use the linear
+    order, so joint attention costs O(T H W d^2).
+    """
+
+    def __init__(self, dim, num_heads, neuron_cfg, attention='joint', sim='hamming',
+                 scale='code'):
+        super().__init__()
+        if attention not in ATTENTION_MODES:
+            raise ValueError(f'unknown attention {attention!r}; expected one of '
+                             f'{ATTENTION_MODES}')
+        if sim not in SIMILARITIES:
+            raise ValueError(f'unknown sim {sim!r}; expected one of {SIMILARITIES}')
+        if scale not in ('code', 'paper'):
+            raise ValueError(f"scale must be 'code' or 'paper', got {scale!r}")
+        if dim % num_heads:
+            raise ValueError(f'width {dim} is not divisible by {num_heads} heads')
+        self.dim, self.num_heads = dim, num_heads
+        self.attention, self.sim, self.scale_mode = attention, sim, scale
+        head_dim = dim // num_heads
+        if sim == 'dot':
+            self.scale = 0.125
+        elif sim == 'softmax':
+            self.scale = head_dim ** -0.5
+        else:
+            self.scale = 1.0 / (2 * dim) if scale == 'code' else 1.0 / (2 * head_dim)
+        self.head_neuron = _neuron(neuron_cfg)
+        self.q = SeqToANN(RepConv(dim, dim), nn.BatchNorm2d(dim))
+        self.k = SeqToANN(RepConv(dim, dim), nn.BatchNorm2d(dim))
+        self.v = SeqToANN(RepConv(dim, dim), nn.BatchNorm2d(dim))
+        self.q_neuron = _neuron(neuron_cfg)
+        self.k_neuron = _neuron(neuron_cfg)
+        self.v_neuron = _neuron(neuron_cfg)
+        use_bn = sim == 'hamming' and scale == 'code'
+        self.attn_bn = SeqToANN(nn.BatchNorm2d(dim)) if use_bn else None
+        self.attn_neuron = _neuron(neuron_cfg, v_threshold=0.5 if sim != 'hamming' else 1.0)
+        self.proj = SeqToANN(RepConv(dim, dim), nn.BatchNorm2d(dim))
+
+    def _heads(self, x):  # [T, B, C, H, W] -> [T, B, heads, H*W, d]
+        steps, batch, channels = x.shape[:3]
+        return x.flatten(3).transpose(-1, -2).reshape(
+            steps, batch, -1, self.num_heads, channels // self.num_heads).transpose(2, 3)
+
+    def _attend(self, q, k, v):
+        op = {'hamming': hamming_attention, 'dot': dot_attention,
+              'softmax': softmax_attention}[self.sim]
+        return op(q, k, v, self.scale)
+
+    def mix(self, q, k, v):
+        """Token mixing of ``[T, B, heads, N, d]`` spikes according to ``self.attention``."""
+        steps, batch, heads, tokens, d = q.shape
+        if self.attention == 'none':
+            return v
+        if self.attention == 'spatial':
+            return self._attend(q, k, v)
+        if self.attention == 'joint':
+            def joint(x):  # -> [B, heads, T*N, d]
+                return x.permute(1, 2, 0, 3, 4).reshape(batch, heads, steps * tokens, d)
+            out = self._attend(joint(q), joint(k), joint(v))
+            return out.reshape(batch, heads, steps, tokens, d).permute(2, 0, 1, 3, 4)
+        spatial = self._attend(q, k, v)
+
+        def temporal(x):  # -> [B, heads, N, T, d]
+            return x.permute(1, 2, 3, 0, 4)
+        out = self._attend(temporal(q), temporal(k), temporal(spatial))
+        return out.permute(3, 0, 1, 2, 4)
+
+    def forward(self, x):
+        steps, batch, channels, height, width = x.shape
+        x = self.head_neuron(x)
+        q = self._heads(self.q_neuron(self.q(x)))
+        k = self._heads(self.k_neuron(self.k(x)))
+        v = self._heads(self.v_neuron(self.v(x)))
+        out = self.mix(q, k, v)  # [T, B, heads, N, d]
+        out = out.transpose(2, 3).reshape(steps, batch, height * width, channels)
+        out = out.transpose(-1, -2).reshape(steps, batch, channels, height, width)
+        if self.attn_bn is not None:
+            out = self.attn_bn(out)
+        return self.proj(self.attn_neuron(out))
+
+
+class SpikingMLP(nn.Module):
+    """neuron -> 1x1 conv -> BN -> neuron -> 1x1 conv -> BN (ratio 4)."""
+
+    def __init__(self, dim, neuron_cfg, mlp_ratio=4):
+        super().__init__()
+        hidden = int(dim * mlp_ratio)
+        self.neuron1 = _neuron(neuron_cfg)
+        self.fc1 = SeqToANN(nn.Conv2d(dim, hidden, 1), nn.BatchNorm2d(hidden))
+        self.neuron2 = _neuron(neuron_cfg)
+        self.fc2 = SeqToANN(nn.Conv2d(hidden, dim, 1), nn.BatchNorm2d(dim))
+
+    def forward(self, x):
+        return self.fc2(self.neuron2(self.fc1(self.neuron1(x))))
+
+
+class TransformerBlock(nn.Module):
+    """``x += Attn(x)``; ``x += MLP(x)``."""
+
+    def __init__(self, dim, num_heads, neuron_cfg, attention, sim, scale, mlp_ratio=4):
+        super().__init__()
+        self.attn = SpikeDrivenAttention(dim, num_heads, neuron_cfg, attention, sim, scale)
+        self.mlp = SpikingMLP(dim, neuron_cfg, mlp_ratio)
+
+    def forward(self, x):
+        x = x + self.attn(x)
+        return x + self.mlp(x)
+
+
+@MODELS.register_module()
+class SpikeVideoFormer(BaseModule):
+    """SpikeVideoFormer backbone: Meta-SpikeFormer with spike-driven Hamming attention (SDHA).
+
+    Zou et al., Spiking Neural Networks for Video: SpikeVideoFormer, ICML 2025 (builds on
+    Yao et al., Spike-driven Transformer V2 / Meta-SpikeFormer, ICLR 2024).
+
+    The ``(N, C, T, H, W)`` clip is read as ``T`` time steps of real frames (direct encoding).
+    Layout (no positional embedding, no class token), stage widths ``C1..C4``:
+
+    * stem conv 7x7 s2 + BN to ``C1/2`` (no neuron), conv block;
+    * stage 1: downsample (neuron -> conv 3x3 s2 -> BN) to ``C1``, conv block (stride 4);
+    * stage 2: downsample s2 to ``C2``, 2 conv blocks (stride 8);
+    * stage 3: downsample s2 to ``C3``, ``depths[0]`` transformer blocks (stride 16);
+    * stage 4: downsample **s1** to ``C4``, ``depths[1]`` transformer blocks (stride 16).
+
+    Conv block: ``x += SepConv(x)``, ``x += BN(conv3x3(neuron(BN(conv3x3(neuron(x))))))``.
+    Transformer block: ``x += SpikeDrivenAttention(x)``, ``x += MLP(x)``.  Neurons: multi-step
+    LIF (tau 2, decay_input, threshold 1, hard reset 0, detached reset, sigmoid surrogate alpha
+    4) or, with ``neuron_cfg=dict(type='ILIF', levels=D)``, integer LIF.  Neuron states are reset
+    at the start of every forward.
+
+    Args:
+        arch (str | dict): 'tiny' | 'small' | 'medium' | 'large' | 'huge', or
+            ``dict(widths=(C1, C2, C3, C4), depths=(n3, n4), num_heads=h)``.
+        attention (str): 'joint' (default) | 'spatial' | 'factorized' | 'none'.
+        sim (str): 'hamming' (default) | 'dot'.
+        scale (str): SDHA scale, 'code' (default, 1/(2C) + BN) or 'paper' (1/(2d)).
+        in_channels (int): input channels. Defaults to 3.
+        num_frames (int, optional): if given, inputs with another T raise an error.
+        neuron_cfg (dict): neuron config for :func:`mmspike.models.layers.build_neuron`.
+        out_indices (int | sequence[int]): stages (0-3) to return. Defaults to 3.
+        init_cfg (dict | list, optional): mmengine init config; a ``Pretrained`` init loads a
+            state dict in mmspike's layout (convert Meta-SpikeFormer checkpoints with
+            ``tools/convert_metaspikformer.py``).
+
+    Output: ``[T, N, C_i, H/s_i, W/s_i]`` per requested stage (``s = 4, 8, 16, 16``); a single
+    tensor if ``out_indices`` is an int, else a tuple.
+    """
+
+    def __init__(self, arch='small', attention='joint', sim='hamming', scale='code',
+                 in_channels=3, num_frames=None, neuron_cfg=DEFAULT_NEURON, out_indices=3,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        if isinstance(arch, str):
+            if arch not in ARCH_ZOO:
+                raise ValueError(f'unknown arch {arch!r}; expected one of {sorted(ARCH_ZOO)} or '
+                                 'dict(widths=..., depths=..., num_heads=...)')
+            arch = ARCH_ZOO[arch]
+        missing = {'widths', 'depths', 'num_heads'} - set(arch)
+        if missing:
+            raise ValueError(f'custom arch is missing keys {sorted(missing)}')
+        widths = tuple(int(w) for w in arch['widths'])
+        depths = tuple(int(d) for d in arch['depths'])
+        if len(widths) != 4 or len(depths) != 2:
+            raise ValueError(f'arch needs 4 widths and 2 depths, got {widths}, {depths}')
+        self.widths, self.depths, self.num_heads = widths, depths, int(arch['num_heads'])
+        self.in_channels = in_channels
+        self.num_frames = num_frames
+        self.single_output = isinstance(out_indices, int)
+        self.out_indices = (out_indices, ) if self.single_output else tuple(out_indices)
+        if not all(0 <= i <= 3 for i in self.out_indices):
+            raise ValueError(f'out_indices must be in 0..3, got {out_indices}')
+        half = widths[0] // 2
+        self.stem = DownSampling(in_channels, half, 7, 2, 3, neuron_cfg, first=True)
+        self.stem_block = ConvBlock(half, neuron_cfg)
+        self.down1 = DownSampling(half, widths[0], 3, 2, 1, neuron_cfg)
+        self.stage1 = nn.Sequential(ConvBlock(widths[0], neuron_cfg))
+        self.down2 = DownSampling(widths[0], widths[1], 3, 2, 1, neuron_cfg)
+        self.stage2 = nn.Sequential(ConvBlock(widths[1], neuron_cfg),
+                                    ConvBlock(widths[1], neuron_cfg))
+        self.down3 = DownSampling(widths[1], widths[2], 3, 2, 1, neuron_cfg)
+        self.stage3 = nn.Sequential(*[
+            TransformerBlock(widths[2], self.num_heads, neuron_cfg, attention, sim, scale)
+            for _ in range(depths[0])])
+        self.down4 = DownSampling(widths[2], widths[3], 3, 1, 1, neuron_cfg)
+        self.stage4 = nn.Sequential(*[
+            TransformerBlock(widths[3], self.num_heads, neuron_cfg, attention, sim, scale)
+            for _ in range(depths[1])])
+
+    def _check_input(self, x):
+        name = type(self).__name__
+        if x.dim() != 5:
+            raise ValueError(f'{name} expects (N, C, T, H, W) input, got {x.dim()}-D shape '
+                             f'{tuple(x.shape)}')
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f'{name} expects {self.in_channels} input channels, got '
+                             f'{x.shape[1]} (shape {tuple(x.shape)})')
+        if self.num_frames is not None and x.shape[2] != self.num_frames:
+            raise ValueError(f'{name} was built for T={self.num_frames} frames, got '
+                             f'T={x.shape[2]} (shape {tuple(x.shape)})')
+        if x.shape[3] % 16 or x.shape[4] % 16:
+            raise ValueError(f'{name} needs H and W divisible by 16 (output stride), got '
+                             f'{tuple(x.shape[3:])}')
+
+    def forward(self, x):
+        self._check_input(x)
+        for module in self.modules():
+            if getattr(module, 'is_spiking_neuron', False):
+                module.reset()
+        x = x.permute(2, 0, 1, 3, 4).contiguous()  # [T, N, C, H, W]
+        x = self.stem_block(self.stem(x))
+        outs = []
+        for index, (down, stage) in enumerate(((self.down1, self.stage1),
+                                               (self.down2, self.stage2),
+                                               (self.down3, self.stage3),
+                                               (self.down4, self.stage4))):
+            x = stage(down(x))
+            if index in self.out_indices:
+                outs.append(x)
+        return outs[0] if self.single_output else tuple(outs)
+
+
+# Meta-SpikeFormer (Spike-Driven Transformer V2, classification/models.py) -> mmspike names.
+_STAGE_PREFIXES = (
+    ('downsample1_1.', 'stem.'), ('ConvBlock1_1.0.', 'stem_block.'),
+    ('downsample1_2.', 'down1.'), ('ConvBlock1_2.0.', 'stage1.0.'),
+    ('downsample2.', 'down2.'), ('ConvBlock2_1.0.', 'stage2.0.'),
+    ('ConvBlock2_2.0.', 'stage2.1.'), ('downsample3.', 'down3.'), ('block3.', 'stage3.'),
+    ('downsample4.', 'down4.'), ('block4.', 'stage4.'),
+)
+_LAYER_NAMES = (
+    ('encode_conv.', 'conv.module.0.'), ('encode_bn.', 'conv.module.1.'),
+    ('Conv.pwconv1.', 'sepconv.pw1.module.0.'), ('Conv.bn1.', 'sepconv.pw1.module.1.'),
+    ('Conv.dwconv.', 'sepconv.dw_pw2.module.0.'), ('Conv.pwconv2.', 'sepconv.dw_pw2.module.1.'),
+    ('Conv.bn2.', 'sepconv.dw_pw2.module.2.'),
+    ('conv1.', 'conv1.module.0.'), ('bn1.', 'conv1.module.1.'),
+    ('conv2.', 'conv2.module.0.'), ('bn2.', 'conv2.module.1.'),
+    ('mlp.fc1_conv.', 'mlp.fc1.module.0.'), ('mlp.fc1_bn.', 'mlp.fc1.module.1.'),
+    ('mlp.fc2_conv.', 'mlp.fc2.module.0.'), ('mlp.fc2_bn.', 'mlp.fc2.module.1.'),
+)
+_REPCONV_PARTS = (('body.0.', 'body.0.'), ('body.1.', 'body.1.'), ('body.2.0.', 'body.2.'),
+                  ('body.2.1.', 'body.3.'), ('body.2.2.', 'body.4.'))
+
+
+def convert_metaspikformer_state_dict(state_dict: dict, keep_head: bool = False):
+    """Rename a Meta-SpikeFormer (SDT-V2) ImageNet state dict to :class:`SpikeVideoFormer` keys.
+
+    The 2D weights are used as they are: every frame (time step) goes through the same 2D
+    layers, so they are shared over T.  1x1 ``Conv1d`` MLP weights become 1x1 ``Conv2d``.
+    Returns ``(converted, skipped)``; ``skipped`` lists the source keys that have no
+    counterpart (the 1000-class head unless ``keep_head``, which then maps it to ``head.*``).
+    """
+    converted, skipped = {}, []
+    for original, value in state_dict.items():
+        key = original[len('module.'):] if original.startswith('module.') else original
+        if key.startswith(('head.', 'head_kd.')):
+            if keep_head and key.startswith('head.'):
+                converted[key] = value
+            else:
+                skipped.append(original)
+            continue
+        new = _rename(key)
+        if new is None:
+            skipped.append(original)
+            continue
+        if value.dim() == 3 and '.mlp.fc' in new:  # Conv1d k=1 -> Conv2d 1x1
+            value = value.unsqueeze(-1)
+        converted[new] = value
+    return converted, skipped
+
+
+def _rename(key):
+    for old, new in _STAGE_PREFIXES:
+        if key.startswith(old):
+            rest, prefix = key[len(old):], new
+            break
+    else:
+        return None
+    if old.startswith('block'):  # block3.<i>.* -> stage3.<i>.*
+        index, _, rest = rest.partition('.')
+        prefix = f'{prefix}{index}.'
+    for part in ('q', 'k', 'v', 'proj'):
+        source = f'attn.{part}_conv.'
+        if rest.startswith(source):
+            rest = rest[len(source):]
+            target = f'attn.{part}.module.'
+            if rest.startswith('1.'):  # the BatchNorm after the RepConv
+                return prefix + target + rest
+            for old, new in _REPCONV_PARTS:
+                if rest.startswith('0.' + old):
+                    return prefix + target + '0.' + new + rest[len('0.' + old):]
+            return None
+    for old, new in _LAYER_NAMES:
+        if rest.startswith(old):
+            return prefix + new + rest[len(old):]
+    return None

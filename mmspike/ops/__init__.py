@@ -1,0 +1,6 @@
+"""Small pure functions for spiking attention (formulas in the docstrings)."""
+from .attention import (dot_attention, hamming_attention, naive_dot_attention,
+                        naive_hamming_attention, softmax_attention)
+
+__all__ = ['hamming_attention', 'naive_hamming_attention', 'dot_attention',
+           'naive_dot_attention', 'softmax_attention']
