@@ -114,6 +114,25 @@ def test_joint_attention_mixes_frames_and_spatial_does_not_look_ahead():
         assert bool(early > 0) == leaks_back, attention
 
 
+def test_zero_init_residual_makes_every_block_start_as_the_identity():
+    torch.manual_seed(0)
+    model = SpikeVideoFormer(arch='tiny', zero_init_residual=True)
+    model.init_weights()
+    norms = model.residual_branch_norms()
+    # SepConv + conv MLP in the stem block, stage 1 and both stage-2 blocks; attention + MLP in
+    # the stage-3 and stage-4 transformer blocks
+    assert len(norms) == 2 * 4 + 2 * 2
+    assert all(not norm.weight.detach().any() for norm in norms)
+    x = torch.randn(3, 2, 64, 2, 2)  # [T, N, C, H, W] at stage 3
+    assert torch.equal(model.stage3[0](x), x)
+    x = torch.randn(3, 2, 16, 8, 8)
+    assert torch.equal(model.stage1[0](x), x)
+    # the default keeps Meta-SpikeFormer's init (BN weights 1)
+    plain = SpikeVideoFormer(arch='tiny')
+    plain.init_weights()
+    assert all(bool((norm.weight.detach() == 1).all()) for norm in plain.residual_branch_norms())
+
+
 def test_integer_neurons_build_and_run():
     model = SpikeVideoFormer(arch='tiny', neuron_cfg=dict(type='ILIF', levels=4))
     out = model(torch.randn(1, 3, 2, 32, 32))
@@ -193,7 +212,7 @@ def test_metaspikformer_checkpoint_converts_and_loads_as_pretrained(tmp_path):
     assert skipped == ['module.head.weight']
     path = tmp_path / 'converted.pth'
     torch.save(dict(state_dict=converted), path)
-    target = SpikeVideoFormer(arch='tiny', sim='dot',
+    target = SpikeVideoFormer(arch='tiny', sim='dot', zero_init_residual=True,  # not applied
                               init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     target.init_weights()
     for key, value in source.state_dict().items():
@@ -206,7 +225,7 @@ REPO = __import__('os').path.dirname(__import__('os').path.dirname(__import__('o
 
 @pytest.mark.parametrize('name,expected', [('spikevideoformer_k400.py', 54_974_353),
                                            ('spikevideoformer_ucf101.py', 14_792_182),
-                                           ('spikevideoformer_demo.py', 497_401)])
+                                           ('spikevideoformer_demo.py', 509_977)])
 def test_configs_build_recognizers(name, expected):
     from mmengine.config import Config
     from mmengine.registry import MODELS, init_default_scope
@@ -229,6 +248,7 @@ def test_demo_config_trains_two_iterations(tmp_path):
                   size=32, seed=0)
     cfg = Config.fromfile(f'{REPO}/configs/spikevideoformer_demo.py')
     cfg.model.backbone.num_frames = 8
+    cfg.model.cls_head.num_frames = 8
     loader = cfg.train_dataloader
     loader.update(batch_size=4, num_workers=0, persistent_workers=False)
     loader.dataset.ann_file = osp.join(clips, 'motion_clips_train_list_videos.txt')

@@ -273,6 +273,12 @@ class SpikeVideoFormer(BaseModule):
         num_frames (int, optional): if given, inputs with another T raise an error.
         neuron_cfg (dict): neuron config for :func:`mmspike.models.layers.build_neuron`.
         out_indices (int | sequence[int]): stages (0-3) to return. Defaults to 3.
+        zero_init_residual (bool): in :meth:`init_weights`, set the weight of the last BN of
+            every residual branch (SepConv, conv MLP, attention projection, MLP) to zero, so
+            each block starts as the identity.  Not done by Meta-SpikeFormer; meant for
+            training from scratch (random-init joint attention otherwise stalls small models
+            at chance, see README), skipped when ``init_cfg`` loads a checkpoint.
+            Defaults to False.
         init_cfg (dict | list, optional): mmengine init config; a ``Pretrained`` init loads a
             state dict in mmspike's layout (convert Meta-SpikeFormer checkpoints with
             ``tools/convert_metaspikformer.py``).
@@ -283,8 +289,9 @@ class SpikeVideoFormer(BaseModule):
 
     def __init__(self, arch='small', attention='joint', sim='hamming', scale='code',
                  in_channels=3, num_frames=None, neuron_cfg=DEFAULT_NEURON, out_indices=3,
-                 init_cfg=None):
+                 zero_init_residual=False, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        self.zero_init_residual = zero_init_residual
         if isinstance(arch, str):
             if arch not in ARCH_ZOO:
                 raise ValueError(f'unknown arch {arch!r}; expected one of {sorted(ARCH_ZOO)} or '
@@ -320,6 +327,29 @@ class SpikeVideoFormer(BaseModule):
         self.stage4 = nn.Sequential(*[
             TransformerBlock(widths[3], self.num_heads, neuron_cfg, attention, sim, scale)
             for _ in range(depths[1])])
+
+    def residual_branch_norms(self):
+        """The last BatchNorm of every residual branch, in network order."""
+        norms = []
+        for module in self.modules():
+            if isinstance(module, SepConv):
+                norms.append(module.dw_pw2.module[-1])
+            elif isinstance(module, ConvBlock):
+                norms.append(module.conv2.module[-1])
+            elif isinstance(module, SpikeDrivenAttention):
+                norms.append(module.proj.module[-1])
+            elif isinstance(module, SpikingMLP):
+                norms.append(module.fc2.module[-1])
+        return norms
+
+    def init_weights(self):
+        super().init_weights()
+        init_cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [self.init_cfg]
+        pretrained = any(isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
+                         for cfg in init_cfgs)
+        if self.zero_init_residual and not pretrained:
+            for norm in self.residual_branch_norms():
+                nn.init.zeros_(norm.weight)
 
     def _check_input(self, x):
         name = type(self).__name__
