@@ -4,7 +4,8 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import nn
 
-from ..models.layers import SeqToANN, build_neuron
+from ..models.layers import SeqToANN, build_neuron, check_video_input
+from ..models.neurons import reset_neurons
 from ..ops import dot_attention, hamming_attention, softmax_attention
 from ..registry import MODELS
 
@@ -352,13 +353,8 @@ class SpikeVideoFormer(BaseModule):
                 nn.init.zeros_(norm.weight)
 
     def _check_input(self, x):
+        check_video_input(self, x, self.in_channels)
         name = type(self).__name__
-        if x.dim() != 5:
-            raise ValueError(f'{name} expects (N, C, T, H, W) input, got {x.dim()}-D shape '
-                             f'{tuple(x.shape)}')
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f'{name} expects {self.in_channels} input channels, got '
-                             f'{x.shape[1]} (shape {tuple(x.shape)})')
         if self.num_frames is not None and x.shape[2] != self.num_frames:
             raise ValueError(f'{name} was built for T={self.num_frames} frames, got '
                              f'T={x.shape[2]} (shape {tuple(x.shape)})')
@@ -368,9 +364,7 @@ class SpikeVideoFormer(BaseModule):
 
     def forward(self, x):
         self._check_input(x)
-        for module in self.modules():
-            if getattr(module, 'is_spiking_neuron', False):
-                module.reset()
+        reset_neurons(self)
         x = x.permute(2, 0, 1, 3, 4).contiguous()  # [T, N, C, H, W]
         x = self.stem_block(self.stem(x))
         outs = []

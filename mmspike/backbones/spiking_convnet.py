@@ -2,7 +2,7 @@ import torch
 from mmengine.model import BaseModule
 from torch import nn
 
-from ..models.layers import SeqToANN, build_neuron
+from ..models.layers import SeqToANN, build_neuron, check_video_input
 from ..models.neurons import reset_neurons
 from ..registry import MODELS
 
@@ -58,12 +58,7 @@ class SpikingConvNet(BaseModule):
         self.out_channels = prev
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 5:
-            raise ValueError(f'{type(self).__name__} expects (N, C, T, H, W) input, got '
-                             f'{x.dim()}-D shape {tuple(x.shape)}')
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f'{type(self).__name__} expects {self.in_channels} input channels, '
-                             f'got {x.shape[1]} (shape {tuple(x.shape)})')
+        check_video_input(self, x, self.in_channels)
         reset_neurons(self)
         x = x.permute(2, 0, 1, 3, 4).contiguous()  # [T, N, C, H, W]
         x = self.stem(x)

@@ -11,7 +11,8 @@ import torch
 from mmengine.model import BaseModule
 from torch import nn
 
-from ..models.layers import SeqToANN, TemporalBatchNorm1d, TemporalBatchNorm2d, build_neuron
+from ..models.layers import (SeqToANN, TemporalBatchNorm1d, TemporalBatchNorm2d, build_neuron,
+                             check_video_input)
 from ..models.neurons import reset_neurons
 from ..registry import MODELS
 
@@ -334,14 +335,9 @@ class SVFormer(BaseModule):
             TemporalBatchNorm2d(embed_dims[3], steps))
 
     def _check_input(self, x):
+        check_video_input(self, x, self.in_channels)
         name = type(self).__name__
-        if x.dim() != 5:
-            raise ValueError(f'{name} expects (N, C, T, H, W) input, got {x.dim()}-D shape '
-                             f'{tuple(x.shape)}')
-        _, channels, steps, height, width = x.shape
-        if channels != self.in_channels:
-            raise ValueError(f'{name} expects {self.in_channels} input channels, got '
-                             f'{channels} (shape {tuple(x.shape)})')
+        _, _, steps, height, width = x.shape
         if steps != self.num_frames:
             raise ValueError(f'{name} was built for num_frames={self.num_frames} (its per-step '
                              f'BatchNorms), got T={steps} (shape {tuple(x.shape)})')

@@ -16,6 +16,17 @@ def build_neuron(cfg):
     return NEURONS[name](**cfg)
 
 
+def check_video_input(owner, x, in_channels):
+    """Raise a ValueError naming ``owner`` unless ``x`` is ``(N, in_channels, T, H, W)``."""
+    name = type(owner).__name__
+    if x.dim() != 5:
+        raise ValueError(f'{name} expects (N, C, T, H, W) input, got {x.dim()}-D shape '
+                         f'{tuple(x.shape)}')
+    if x.shape[1] != in_channels:
+        raise ValueError(f'{name} expects {in_channels} input channels, got {x.shape[1]} '
+                         f'(shape {tuple(x.shape)})')
+
+
 class SeqToANN(nn.Module):
     """Apply a per-step module to ``[T, B, ...]`` by merging T into the batch."""
 
