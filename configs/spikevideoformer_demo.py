@@ -11,7 +11,7 @@
 # (T, H, W) positions of the last stage instead.
 _base_ = [
     '_base_/datasets/motion_clips.py', '_base_/schedules/adamw_demo.py',
-    '_base_/default_runtime.py'
+    '_base_/runtime_mmaction.py'
 ]
 num_frames = 16
 img_size = 32

@@ -6,7 +6,7 @@
 #   torchrun --nproc_per_node=8 tools/train.py configs/spikevideoformer_k400.py --launcher pytorch
 _base_ = [
     '_base_/models/spikevideoformer_large.py', '_base_/datasets/kinetics400.py',
-    '_base_/default_runtime.py'
+    '_base_/runtime_mmaction.py'
 ]
 max_epochs = 100
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=5)

@@ -3,7 +3,7 @@
 # for this pairing; it is the like-for-like comparison with configs/svformer_ucf101.py.
 _base_ = [
     '_base_/models/spikevideoformer_large.py', '_base_/datasets/ucf101_svformer.py',
-    '_base_/schedules/svformer_600e.py', '_base_/default_runtime.py'
+    '_base_/schedules/svformer_600e.py', '_base_/runtime_mmaction.py'
 ]
 model = dict(
     backbone=dict(arch='small'),

@@ -2,6 +2,6 @@
 #   python tools/train.py configs/spiking_convnet_demo.py
 _base_ = [
     '_base_/models/spiking_convnet_tiny.py', '_base_/datasets/motion_clips.py',
-    '_base_/schedules/adamw_demo.py', '_base_/default_runtime.py'
+    '_base_/schedules/adamw_demo.py', '_base_/runtime_mmaction.py'
 ]
 randomness = dict(seed=0, deterministic=False)

@@ -4,7 +4,7 @@
 # 64 x 64, so the backbone ends at 2 x 2 and the head's Conv3d spans (16, 2, 2).
 _base_ = [
     '_base_/models/svformer_base.py', '_base_/datasets/motion_clips.py',
-    '_base_/schedules/adamw_demo.py', '_base_/default_runtime.py'
+    '_base_/schedules/adamw_demo.py', '_base_/runtime_mmaction.py'
 ]
 num_frames = 16
 img_size = 64

@@ -3,7 +3,7 @@
 #   torchrun --nproc_per_node=4 tools/train.py configs/svformer_ucf101.py --launcher pytorch
 _base_ = [
     '_base_/models/svformer_base.py', '_base_/datasets/ucf101_svformer.py',
-    '_base_/schedules/svformer_600e.py', '_base_/default_runtime.py'
+    '_base_/schedules/svformer_600e.py', '_base_/runtime_mmaction.py'
 ]
 num_classes = 101
 model = dict(

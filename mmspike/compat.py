@@ -6,6 +6,10 @@ Runtime repairs (applied by ``import mmspike``):
   torch 2.6 that means ``weights_only=True`` and a Runner checkpoint (which pickles the message
   hub's ``HistoryBuffer``, numpy arrays, ...) fails to resume with ``UnpicklingError: Weights only
   load failed``.  Upstream: open-mmlab/mmengine#1655 (fixed only on mmengine's unreleased main).
+* :func:`repair_mmengine_package_config_paths` - mmengine 0.10.7 resolves ``pkg::folder/cfg.py``
+  but rejects ``pkg::cfg.py`` (a regex demands a folder), so configs at the top of a package's
+  ``.mim/configs`` cannot be inherited as ``_base_ = 'mmspike::svformer_demo.py'``.  No upstream
+  issue found.
 
 Install-time repairs (``mmspike-compat --install``, run by ``tools/setup_env.sh``):
 
@@ -93,8 +97,48 @@ def repair_mmengine_checkpoint_loading():
     return True
 
 
+def package_and_cfg_path(cfg_path):
+    """``'pkg::path/to/cfg.py'`` -> ``('pkg', 'path/to/cfg.py')``, a path with or without folders.
+
+    mmengine 0.10.7's ``_get_package_and_cfg_path`` accepts only ``pkg::folder/file`` (its regex
+    requires a ``/``), so ``_base_ = 'mmspike::svformer_demo.py'`` fails with "please specify the
+    package name and relative config path" although the file is where ``.mim/configs`` puts it.
+    """
+    package, sep, path = cfg_path.partition('::')
+    if not sep or not package or not path or not package.replace('_', '').isalnum():
+        raise ValueError(f'expected a config path like "mmspike::svformer_demo.py" or '
+                         f'"mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py", got {cfg_path!r}')
+    return package, path
+
+
+def repair_mmengine_package_config_paths():
+    """Let ``Config.fromfile`` resolve ``pkg::file.py`` (no folder), see
+    :func:`package_and_cfg_path`, and inherit ``mmspike::`` configs without a registry scope.
+
+    mmengine marks every dict of a ``pkg::`` base config with ``_scope_='pkg'``.  mmspike has no
+    registry scope of its own (its modules are in mmengine's root registries, so that every
+    codebase's scope finds them), so ``_scope_='mmspike'`` would only make every build fall back
+    to the current registry with a warning.  Applied by ``import mmspike``; a config parsed
+    before mmspike is imported (a codebase's stock ``tools/train.py``) still needs
+    ``pkg::folder/file.py`` and gets the warnings.
+    """
+    import mmengine.config.config as config_module
+    config_module._get_package_and_cfg_path = package_and_cfg_path
+    original = config_module.Config._get_cfg_path
+    original = getattr(original, '__wrapped_by_mmspike__', original)
+
+    def get_cfg_path(cfg_path, filename):
+        path, scope = original(cfg_path, filename)
+        return path, (None if scope == 'mmspike' else scope)
+
+    get_cfg_path.__wrapped_by_mmspike__ = original
+    config_module.Config._get_cfg_path = staticmethod(get_cfg_path)
+    return True
+
+
 def apply_runtime_repairs():
     repair_mmengine_checkpoint_loading()
+    repair_mmengine_package_config_paths()
 
 
 def mmaction_localizers_dir():

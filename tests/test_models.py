@@ -3,17 +3,16 @@ import pytest
 import torch
 
 from mmspike.backbones import SpikingConvNet
-from mmspike.heads import SpikingClsHead
-from mmspike.heads.spiking_cls_head import topk_accuracy
+from mmspike.heads.action import SpikingClsHead
 
 
 def test_backbone_output_layout_and_repeatability():
     torch.manual_seed(0)
     model = SpikingConvNet(arch='tiny').eval()
     x = torch.randn(2, 3, 5, 32, 32)
-    out1 = model(x)
+    out1, = model(x)
     assert out1.shape == (5, 2, 64, 8, 8)   # [T, N, C, H/4, W/4]
-    out2 = model(x)                         # states are reset at every forward
+    out2, = model(x)                        # states are reset at every forward
     torch.testing.assert_close(out1, out2, rtol=0, atol=0)
 
 
@@ -56,9 +55,26 @@ def test_head_loss_and_predict_follow_mmaction():
     torch.testing.assert_close(out[0].pred_score.sum(), torch.tensor(1.0))
 
 
-def test_topk_accuracy_against_hand_count():
-    scores = torch.tensor([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
-    labels = torch.tensor([1, 1, 0])
-    top1, top2 = topk_accuracy(scores, labels, (1, 2))
-    assert top1.item() == pytest.approx(1 / 3)
-    assert top2.item() == pytest.approx(2 / 3)
+def test_head_loss_is_the_configured_loss_and_accuracies_are_counted():
+    """loss_cls comes from the config (MMAction2's BaseHead builds it); top-k from the scores."""
+    from mmaction.structures import ActionDataSample
+    torch.manual_seed(0)
+    feats = torch.randn(2, 3, 8, 3, 3)
+    samples = [ActionDataSample().set_gt_label(label) for label in (0, 2, 1)]
+    plain = SpikingClsHead(num_classes=3, in_channels=8, topk=(1, 2))
+    weighted = SpikingClsHead(num_classes=3, in_channels=8, topk=(1, 2),
+                              loss_cls=dict(type='CrossEntropyLoss', loss_weight=0.25))
+    weighted.load_state_dict(plain.state_dict())
+    scores = plain(feats)
+    expected = torch.nn.functional.cross_entropy(scores, torch.tensor([0, 2, 1]))
+    losses = plain.loss(feats, samples)
+    torch.testing.assert_close(losses['loss_cls'], expected)
+    torch.testing.assert_close(weighted.loss(feats, samples)['loss_cls'], 0.25 * expected)
+    ranks = scores.argsort(dim=1, descending=True)
+    labels = torch.tensor([0, 2, 1])
+    top1 = (ranks[:, 0] == labels).float().mean().item()
+    top2 = (ranks[:, :2] == labels[:, None]).any(1).float().mean().item()
+    assert losses['top1_acc'].item() == pytest.approx(top1)
+    assert losses['top2_acc'].item() == pytest.approx(top2)
+    # the head takes the backbone's tuple and uses its last map
+    torch.testing.assert_close(plain((torch.zeros(2, 3, 4, 1, 1), feats)), scores)

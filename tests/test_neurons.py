@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from mmspike.models.neurons import (MultiStepLIF, MultiStepPLIF, heaviside_atan,
-                                    heaviside_sigmoid, reset_neurons)
+from mmspike.models.neurons import (BaseMultiStepNeuron, MultiStepLIF, MultiStepPLIF,
+                                    heaviside_atan, heaviside_sigmoid, reset_neurons)
 
 sj_neuron = pytest.importorskip('spikingjelly.activation_based.neuron',
                                 reason='spikingjelly 2.0 is needed for the reference')
@@ -129,3 +129,26 @@ def test_bad_arguments():
         MultiStepPLIF(init_tau=0.5)
     with pytest.raises(ValueError, match='surrogate'):
         MultiStepLIF(surrogate='relu')
+
+
+def test_integer_lif_shares_the_base_state_rules():
+    from mmspike.models.neurons import MultiStepILIF
+    neuron = MultiStepILIF(levels=4)
+    assert isinstance(neuron, BaseMultiStepNeuron)
+    x = torch.tensor([[3.0], [3.0], [3.0]])  # [T=3, B=1]
+    # H = V + (X - V) / 2; S = round(clamp(H, 0, 4)); V = H - S
+    # t0: H 1.5 -> S 2, V -0.5; t1: H 1.25 -> S 1, V 0.25; t2: H 1.625 -> S 2, V -0.375
+    assert neuron(x).flatten().tolist() == [2.0, 1.0, 2.0]
+    assert neuron.v.item() == pytest.approx(-0.375)
+    # state is kept between calls (streaming) and a different step shape is refused
+    with pytest.raises(RuntimeError, match=r'holds state of shape \(1,\) but got input steps '
+                                           r'of shape \(2,\)'):
+        neuron(torch.zeros(2, 2))
+    neuron.reset()
+    assert neuron(torch.zeros(2, 2)).shape == (2, 2)
+
+
+def test_one_predicate_for_spiking_neurons():
+    from mmspike.models.neurons import MultiStepILIF, MultiStepPLIF, is_spiking_neuron
+    assert all(is_spiking_neuron(m) for m in (MultiStepLIF(), MultiStepPLIF(), MultiStepILIF()))
+    assert not any(is_spiking_neuron(m) for m in (torch.nn.ReLU(), torch.nn.Conv2d(1, 1, 1)))

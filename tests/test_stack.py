@@ -25,11 +25,16 @@ def test_mmcv_ops_are_compiled():
     assert out.shape == (1, 1, 1, 1)
 
 
-def test_importing_mmspike_does_not_import_mmpose_or_mmseg():
-    code = ('import sys, mmspike; '
-            'bad = [m for m in ("mmpose", "mmseg", "mmdet") if m in sys.modules]; '
-            'assert not bad, bad')
-    subprocess.run([sys.executable, '-c', code], check=True)
+def test_importing_mmspike_imports_no_task_codebase():
+    """The core imports no task codebase; the action adapter imports MMAction2 (which itself
+    imports MMDetection for its detection-based heads) and neither MMPose nor MMSegmentation."""
+    code = ('import sys, {module}; '
+            'print(sorted({{m.split(".")[0] for m in sys.modules}} & '
+            '{{"mmaction", "mmpose", "mmseg", "mmdet"}}))')
+    for module, expected in (('mmspike', '[]'), ('mmspike.action', "['mmaction', 'mmdet']")):
+        out = subprocess.run([sys.executable, '-c', code.format(module=module)], check=True,
+                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        assert out == expected, (module, out)
 
 
 def test_mmaction_drn_repair():
@@ -61,3 +66,12 @@ def test_missing_checkpoint_names_the_file(tmp_path):
     missing = tmp_path / 'nope.pth'
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         _load_checkpoint(str(missing))
+
+
+def test_package_config_path_repair():
+    from mmspike.compat import package_and_cfg_path
+    assert package_and_cfg_path('mmspike::svformer_demo.py') == ('mmspike', 'svformer_demo.py')
+    assert package_and_cfg_path('mmdet::faster_rcnn/x.py') == ('mmdet', 'faster_rcnn/x.py')
+    for bad in ('svformer_demo.py', 'mmspike::', '::x.py', 'a b::x.py'):
+        with pytest.raises(ValueError, match='expected a config path like'):
+            package_and_cfg_path(bad)

@@ -5,10 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from mmspike.backbones.svformer import SVFormer, linear_spiking_attention
-from mmspike.heads.svformer_head import SVFormerHead
+from mmspike.backbones.svformer import SVFormer
+from mmspike.heads.action import SVFormerHead
 from mmspike.models.layers import TemporalBatchNorm1d, TemporalBatchNorm2d
 from mmspike.models.neurons import BaseMultiStepNeuron
+from mmspike.ops import naive_dot_attention
 from mmspike.registry import MODELS
 
 T, SIZE = 4, 64  # small clips for the tiny model: output [T, N, 256, 2, 2]
@@ -36,7 +37,7 @@ def test_base_parameter_count_matches_the_paper_model(num_classes, expected):
 def test_base_forward_shape_at_224():
     backbone, head = SVFormer().eval(), SVFormerHead(num_classes=101).eval()
     with torch.no_grad():  # about 2 s on one CPU core
-        feats = backbone(torch.randn(1, 3, 16, 224, 224))
+        feats, = backbone(torch.randn(1, 3, 16, 224, 224))
         assert feats.shape == (16, 1, 1024, 7, 7)
         assert head(feats).shape == (1, 101)
 
@@ -55,7 +56,7 @@ def test_tiny_forward_shapes_and_local_global_order():
     backbone, head = tiny(), tiny_head()
     local = {}
     backbone.local_path.register_forward_hook(lambda m, i, o: local.setdefault('out', o))
-    feats = backbone(torch.randn(2, 3, T, SIZE, SIZE))
+    feats, = backbone(torch.randn(2, 3, T, SIZE, SIZE))
     assert feats.shape == (T, 2, 256, 2, 2)   # [T, N, 2 * 128, H/32, W/32]
     torch.testing.assert_close(feats[:, :, :128], local['out'])  # [local, global]
     assert head(feats).shape == (2, 5)
@@ -83,15 +84,16 @@ def test_drop_path_trains_and_is_off_in_eval():
     torch.manual_seed(0)
     backbone = tiny(drop_path_rate=0.3)
     x = torch.randn(2, 3, T, SIZE, SIZE)
-    backbone(x).sum().backward()
+    backbone(x)[0].sum().backward()
     backbone.eval()
-    torch.testing.assert_close(backbone(x), backbone(x), rtol=0, atol=0)
+    torch.testing.assert_close(backbone(x)[0], backbone(x)[0], rtol=0, atol=0)
 
 
 def test_registry_build_and_init_weights():
+    from mmaction.registry import MODELS as ACTION_MODELS
     backbone = MODELS.build(dict(type='SVFormer', arch='tiny', num_frames=T, img_size=SIZE))
-    head = MODELS.build(dict(type='SVFormerHead', num_classes=3, in_channels=256,
-                             num_frames=T, feat_size=2))
+    head = ACTION_MODELS.build(dict(type='SVFormerHead', num_classes=3, in_channels=256,
+                                    num_frames=T, feat_size=2))
     backbone.init_weights()
     head.init_weights()
     for m in list(backbone.modules()) + [head.fc_cls]:
@@ -103,9 +105,10 @@ def test_registry_build_and_init_weights():
 
 
 def test_custom_arch_dict():
-    arch = dict(embed_dims=[16, 32, 48, 64], depths=[1, 1, 2, 1], head_dim=16, mlp_ratio=1)
+    arch = dict(embed_dims=[16, 32, 48, 64], depths=[1, 1, 2, 1], num_heads=[0, 0, 3, 4],
+                mlp_ratio=1)
     backbone = SVFormer(arch=arch, num_frames=2, img_size=(32, 64))
-    assert backbone(torch.randn(1, 3, 2, 32, 64)).shape == (2, 1, 128, 1, 2)
+    assert backbone(torch.randn(1, 3, 2, 32, 64))[0].shape == (2, 1, 128, 1, 2)
     assert len(backbone.stages[2]) == 2 and backbone.stages[2][0].attn.num_heads == 3
 
 
@@ -125,8 +128,8 @@ def test_construction_errors():
         SVFormer(arch='huge')
     with pytest.raises(ValueError, match='multiple of 32'):
         SVFormer(arch='tiny', img_size=80)
-    with pytest.raises(ValueError, match='head_dim'):
-        SVFormer(arch=dict(embed_dims=[8, 16, 24, 40], depths=[1] * 4, head_dim=16))
+    with pytest.raises(ValueError, match='width 40 is not divisible by num_heads 3'):
+        SVFormer(arch=dict(embed_dims=[8, 16, 24, 40], depths=[1] * 4, num_heads=[0, 0, 3, 3]))
 
 
 @pytest.mark.parametrize('shape', [
@@ -195,13 +198,19 @@ def test_temporal_batchnorm_keeps_separate_statistics_per_step(cls, rest):
         bn(x[:2])
 
 
-def test_linear_spiking_attention_equals_the_quadratic_form():
-    torch.manual_seed(0)
-    q, k, v = ((torch.rand(2, 3, 49, 16) > 0.7).float() for _ in range(3))
-    scale = 16 ** -0.5
-    expected = ((q @ k.transpose(-2, -1)) @ v) * scale
-    torch.testing.assert_close(linear_spiking_attention(q, k, v, scale), expected,
-                               rtol=1e-5, atol=1e-5)
-    q, k, v = (torch.randn(5, 10, 8, dtype=torch.float64) for _ in range(3))
-    torch.testing.assert_close(linear_spiking_attention(q, k, v, 0.3),
-                               (q @ k.transpose(-2, -1)) @ v * 0.3, rtol=1e-5, atol=1e-5)
+def test_svformer_attention_is_the_shared_dot_attention(monkeypatch):
+    """SVFormer's linear attention is mmspike.ops.dot_attention (one function per formula)."""
+    import mmspike.backbones.svformer as svformer_module
+    calls = []
+
+    def spy(q, k, v, scale):
+        calls.append((q.shape, scale))
+        return naive_dot_attention(q, k, v, scale)
+
+    monkeypatch.setattr(svformer_module, 'dot_attention', spy)
+    backbone = tiny().eval()
+    with torch.no_grad():
+        backbone(torch.randn(1, 3, T, SIZE, SIZE))
+    # stages 2 and 3 of 'tiny': 3 and 4 heads of width 32, scale 32 ** -0.5
+    assert [c[0][2] for c in calls] == [3, 4]
+    assert all(c[1] == pytest.approx(32 ** -0.5) for c in calls)

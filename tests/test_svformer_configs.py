@@ -1,4 +1,5 @@
 """SVFormer configs: exact parameter counts, and real MP4s through the UCF101 recipe."""
+import json
 import os.path as osp
 
 import pytest
@@ -55,9 +56,26 @@ def test_ucf101_recipe_trains_and_tests_on_real_mp4s(real_video_list, tmp_path):
         loader.persistent_workers = False
     cfg.train_dataloader.batch_size = 2
     train_two_iterations(cfg, tmp_path)
+    dump = tmp_path / 'predictions.pkl'
+    cfg.test_evaluator = [dict(type='AccMetric'), dict(type='DumpResults',
+                                                         out_file_path=str(dump))]
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter == 2
-    metrics = runner.test()   # 5 clips x 3 crops of 16 x 224 x 224 per video
-    assert 0.0 <= metrics['acc/top1'] <= 1.0
+    views = []
+    runner.model.backbone.register_forward_pre_hook(
+        lambda module, args: views.append(tuple(args[0].shape)))
+    metrics = runner.test()
+    # every video is tested as 5 clips x 3 crops of 16 x 224 x 224
+    assert views == [(15, 3, 16, 224, 224)] * len(REAL_VIDEOS)
+    import pickle
+    with open(dump, 'rb') as f:
+        predictions = pickle.load(f)
+    assert [int(p['gt_label']) for p in predictions] == list(range(len(REAL_VIDEOS)))
+    assert all(p['pred_score'].shape == (101, ) for p in predictions)
+    # the reported top-1 is the one the dumped averaged scores give
+    hits = [int(p['pred_score'].argmax()) == int(p['gt_label']) for p in predictions]
+    assert metrics['acc/top1'] == pytest.approx(sum(hits) / len(hits))
+    report = json.loads((tmp_path / 'firing_rates.json').read_text())
+    assert len(report['layers']) == 38 + 1   # the backbone's neurons and the head's
     assert 0.0 < metrics['firing_rate_mean'] < 1.0

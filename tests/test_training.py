@@ -95,17 +95,48 @@ def test_train_and_test_tools_print_accuracy_and_firing_rate(tiny_clips, tmp_pat
                if line.startswith('mmspike test result')]
     assert summary, result.stdout + result.stderr
     assert 'acc/top1=' in summary[0] and 'firing_rate_mean=' in summary[0]
+    report = json.loads((work_dir / 'firing_rates.json').read_text())  # the ordered-frame test
     shuffled = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'test.py'), str(cfg_path),
                                ckpt, '--work-dir', str(work_dir), '--shuffle-frames'],
                               check=True, cwd=str(tmp_path), env=env, capture_output=True,
                               text=True)
     assert 'mmspike test result (tiny_demo.py) [frames shuffled]: acc/top1=' in shuffled.stdout
-    report = json.loads((work_dir / 'firing_rates.json').read_text())
     assert report['mode'] == 'test'
-    rates = [layer['firing_rate'] for layer in report['layers']]
+    rates = {layer['name']: layer['firing_rate'] for layer in report['layers']}
     assert len(rates) == 5   # 2 stages x 2 neurons + the head's neuron
-    assert all(0.0 <= r <= 1.0 for r in rates)
-    assert report['firing_rate_mean'] == pytest.approx(sum(rates) / len(rates))
+    assert report['firing_rate_mean'] == pytest.approx(sum(rates.values()) / len(rates))
+    # recount independently: the checkpoint over the test set, spikes summed by plain hooks
+    recount = recount_firing_rates(cfg, ckpt)
+    assert recount.keys() == rates.keys()
+    for name, rate in rates.items():
+        assert rate == pytest.approx(recount[name], rel=1e-9, abs=1e-12), name
+    assert 0.0 < report['firing_rate_overall'] < 1.0
+
+
+def recount_firing_rates(cfg, ckpt):
+    from mmengine.registry import MODELS, init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    from mmspike.models.neurons import BaseMultiStepNeuron
+    init_default_scope('mmaction')
+    runner_free_loader = Runner.build_dataloader(cfg.test_dataloader)
+    model = MODELS.build(cfg.model).eval()
+    load_checkpoint(model, ckpt, map_location='cpu')
+    counts = {}
+
+    def count(name):
+        def hook(module, args, output):
+            spikes, total = counts.get(name, (0.0, 0))
+            counts[name] = (spikes + float(output.sum()), total + output.numel())
+        return hook
+
+    for name, module in model.named_modules():
+        if isinstance(module, BaseMultiStepNeuron):
+            module.register_forward_hook(count(name))
+    with torch.no_grad():
+        for batch in runner_free_loader:
+            model.test_step(batch)
+    return {name: spikes / total for name, (spikes, total) in counts.items()}
 
 
 def test_model_zoo_config_inheritance_trains(tiny_clips, tmp_path):

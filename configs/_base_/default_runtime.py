@@ -1,4 +1,6 @@
-default_scope = 'mmaction'
+# The runtime every mmspike config shares, whatever the codebase: hooks, environment, logging.
+# Each task codebase has a runtime base that inherits this one and sets its scope, visualizer
+# and task adapter: runtime_mmaction.py, runtime_mmpose.py, runtime_mmseg.py.
 custom_imports = dict(imports=['mmspike'], allow_failed_imports=False)
 
 default_hooks = dict(
@@ -21,7 +23,6 @@ env_cfg = dict(
 
 log_processor = dict(type='LogProcessor', window_size=20, by_epoch=True)
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='ActionVisualizer', vis_backends=vis_backends)
 log_level = 'INFO'
 load_from = None
 resume = False

@@ -1,26 +1,19 @@
-"""SpikeVideoFormer (Zou et al., ICML 2025): Meta-SpikeFormer with spike-driven Hamming attention."""
+"""SpikeVideoFormer (Zou et al., ICML 2025): Meta-SpikeFormer with spike-driven Hamming
+attention."""
+from typing import Sequence, Tuple, Union
+
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch import nn
 
 from ..models.layers import SeqToANN, build_neuron, check_video_input
-from ..models.neurons import reset_neurons
+from ..models.neurons import LIF_SIGMOID
 from ..ops import dot_attention, hamming_attention, softmax_attention
 from ..registry import MODELS
+from .base import BaseSpikingBackbone
 
-# widths of stages 1-4; the stem and the first conv block use half the stage-1 width.
-ARCH_ZOO = {
-    'tiny': dict(widths=(16, 32, 64, 96), depths=(1, 1), num_heads=4),  # CPU demos and tests
-    'small': dict(widths=(64, 128, 256, 360), depths=(6, 2), num_heads=8),  # 15.1M, 1000 cls
-    'medium': dict(widths=(96, 192, 384, 480), depths=(6, 2), num_heads=8),  # ~31.3M
-    'large': dict(widths=(128, 256, 512, 640), depths=(6, 2), num_heads=8),  # 55.4M
-    'huge': dict(widths=(192, 384, 768, 960), depths=(6, 2), num_heads=8),
-}
 ATTENTION_MODES = ('joint', 'spatial', 'factorized', 'none')
 SIMILARITIES = ('hamming', 'dot', 'softmax')  # 'softmax': quadratic, for benchmarks only
-DEFAULT_NEURON = dict(type='LIF', tau=2.0, decay_input=True, v_threshold=1.0, v_reset=0.0,
-                      surrogate=dict(type='sigmoid', alpha=4.0), detach_reset=True)
 
 
 def _neuron(cfg, **overrides):
@@ -243,91 +236,126 @@ class TransformerBlock(nn.Module):
 
 
 @MODELS.register_module()
-class SpikeVideoFormer(BaseModule):
+class SpikeVideoFormer(BaseSpikingBackbone):
     """SpikeVideoFormer backbone: Meta-SpikeFormer with spike-driven Hamming attention (SDHA).
 
     Zou et al., Spiking Neural Networks for Video: SpikeVideoFormer, ICML 2025 (builds on
     Yao et al., Spike-driven Transformer V2 / Meta-SpikeFormer, ICLR 2024).
 
     The ``(N, C, T, H, W)`` clip is read as ``T`` time steps of real frames (direct encoding).
-    Layout (no positional embedding, no class token), stage widths ``C1..C4``:
+    Layout (no positional embedding, no class token), stage widths ``C0..C3``:
 
-    * stem conv 7x7 s2 + BN to ``C1/2`` (no neuron), conv block;
-    * stage 1: downsample (neuron -> conv 3x3 s2 -> BN) to ``C1``, conv block (stride 4);
-    * stage 2: downsample s2 to ``C2``, 2 conv blocks (stride 8);
-    * stage 3: downsample s2 to ``C3``, ``depths[0]`` transformer blocks (stride 16);
-    * stage 4: downsample **s1** to ``C4``, ``depths[1]`` transformer blocks (stride 16).
+    * stem: conv 7x7 s2 + BN to ``C0/2`` (no neuron), one conv block;
+    * stage 0: downsample (neuron -> conv 3x3 s2 -> BN) to ``C0``, ``depths[0]`` conv blocks
+      (stride 4);
+    * stage 1: downsample s2 to ``C1``, ``depths[1]`` conv blocks (stride 8);
+    * stage 2: downsample s2 to ``C2``, ``depths[2]`` transformer blocks (stride 16);
+    * stage 3: downsample **s1** to ``C3``, ``depths[3]`` transformer blocks (stride 16).
 
     Conv block: ``x += SepConv(x)``, ``x += BN(conv3x3(neuron(BN(conv3x3(neuron(x))))))``.
     Transformer block: ``x += SpikeDrivenAttention(x)``, ``x += MLP(x)``.  Neurons: multi-step
-    LIF (tau 2, decay_input, threshold 1, hard reset 0, detached reset, sigmoid surrogate alpha
-    4) or, with ``neuron_cfg=dict(type='ILIF', levels=D)``, integer LIF.  Neuron states are reset
-    at the start of every forward.
+    LIF (:data:`~mmspike.models.neurons.LIF_SIGMOID`: tau 2, decay_input, threshold 1, hard
+    reset 0, detached reset, sigmoid surrogate alpha 4) or, with
+    ``neuron_cfg=dict(type='ILIF', levels=D)``, integer LIF.  Neuron states are reset at the
+    start of every forward.
 
     Args:
-        arch (str | dict): 'tiny' | 'small' | 'medium' | 'large' | 'huge', or
-            ``dict(widths=(C1, C2, C3, C4), depths=(n3, n4), num_heads=h)``.
-        attention (str): 'joint' (default) | 'spatial' | 'factorized' | 'none'.
-        sim (str): 'hamming' (default) | 'dot'.
-        scale (str): SDHA scale, 'code' (default, 1/(2C) + BN) or 'paper' (1/(2d)).
+        arch (str | dict): 'tiny' | 'small' | 'medium' | 'large' | 'huge', or a dict with
+            ``embed_dims`` (4 widths), ``depths`` (4 block counts), ``num_heads`` (4; the
+            transformer stages' entries are used) and ``mlp_ratio``. Defaults to 'small'.
+        attention (str): 'joint' | 'spatial' | 'factorized' | 'none'. Defaults to 'joint'.
+        sim (str): 'hamming' | 'dot' | 'softmax' (quadratic, latency contrast only).
+            Defaults to 'hamming'.
+        scale (str): SDHA scale, 'code' (1/(2C) + BN) or 'paper' (1/(2d)). Defaults to 'code'.
         in_channels (int): input channels. Defaults to 3.
         num_frames (int, optional): if given, inputs with another T raise an error.
+            Defaults to None.
         neuron_cfg (dict): neuron config for :func:`mmspike.models.layers.build_neuron`.
-        out_indices (int | sequence[int]): stages (0-3) to return. Defaults to 3.
+            Defaults to :data:`~mmspike.models.neurons.LIF_SIGMOID`.
+        out_indices (int | Sequence[int]): stages (0-3) to return; output strides 4, 8, 16,
+            16. Defaults to 3.
+        frozen_stages (int): -1 (nothing), 0 (the stem) or i (stem and stages 0..i-1).
+            Defaults to -1.
+        norm_eval (bool): keep BatchNorms in eval mode while training. Defaults to False.
+        with_cp (bool): gradient checkpointing per block. Defaults to False.
         zero_init_residual (bool): in :meth:`init_weights`, set the weight of the last BN of
             every residual branch (SepConv, conv MLP, attention projection, MLP) to zero, so
             each block starts as the identity.  Not done by Meta-SpikeFormer; meant for
             training from scratch (random-init joint attention otherwise stalls small models
-            at chance, see README), skipped when ``init_cfg`` loads a checkpoint.
+            at chance, see docs/history.md), skipped when ``init_cfg`` loads a checkpoint.
             Defaults to False.
         init_cfg (dict | list, optional): mmengine init config; a ``Pretrained`` init loads a
             state dict in mmspike's layout (convert Meta-SpikeFormer checkpoints with
-            ``tools/convert_metaspikformer.py``).
+            ``tools/convert_metaspikformer.py``). Defaults to None.
 
-    Output: ``[T, N, C_i, H/s_i, W/s_i]`` per requested stage (``s = 4, 8, 16, 16``); a single
-    tensor if ``out_indices`` is an int, else a tuple.
+    Output: a tuple with one ``[T, N, C_i, H/s_i, W/s_i]`` map per ``out_indices``.
     """
 
-    def __init__(self, arch='small', attention='joint', sim='hamming', scale='code',
-                 in_channels=3, num_frames=None, neuron_cfg=DEFAULT_NEURON, out_indices=3,
-                 zero_init_residual=False, init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+    # embed_dims of stages 0-3 (the stem and its conv block use half of embed_dims[0]);
+    # parameter counts with a 1000-class linear head.
+    arch_zoo = {
+        'tiny': dict(embed_dims=(16, 32, 64, 96), depths=(1, 2, 1, 1), num_heads=(0, 0, 4, 4),
+                     mlp_ratio=4),  # CPU demos and tests
+        'small': dict(embed_dims=(64, 128, 256, 360), depths=(1, 2, 6, 2),
+                      num_heads=(0, 0, 8, 8), mlp_ratio=4),  # 15.1M
+        'medium': dict(embed_dims=(96, 192, 384, 480), depths=(1, 2, 6, 2),
+                       num_heads=(0, 0, 8, 8), mlp_ratio=4),  # ~31.3M
+        'large': dict(embed_dims=(128, 256, 512, 640), depths=(1, 2, 6, 2),
+                      num_heads=(0, 0, 8, 8), mlp_ratio=4),  # 55.4M
+        'huge': dict(embed_dims=(192, 384, 768, 960), depths=(1, 2, 6, 2),
+                     num_heads=(0, 0, 8, 8), mlp_ratio=4),
+    }
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'small',
+                 attention: str = 'joint',
+                 sim: str = 'hamming',
+                 scale: str = 'code',
+                 in_channels: int = 3,
+                 num_frames: int = None,
+                 neuron_cfg: dict = LIF_SIGMOID,
+                 out_indices: Union[int, Sequence[int]] = 3,
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 zero_init_residual: bool = False,
+                 init_cfg=None):
+        super().__init__(4, out_indices, frozen_stages, norm_eval, with_cp, init_cfg)
         self.zero_init_residual = zero_init_residual
-        if isinstance(arch, str):
-            if arch not in ARCH_ZOO:
-                raise ValueError(f'unknown arch {arch!r}; expected one of {sorted(ARCH_ZOO)} or '
-                                 'dict(widths=..., depths=..., num_heads=...)')
-            arch = ARCH_ZOO[arch]
-        missing = {'widths', 'depths', 'num_heads'} - set(arch)
-        if missing:
-            raise ValueError(f'custom arch is missing keys {sorted(missing)}')
-        widths = tuple(int(w) for w in arch['widths'])
-        depths = tuple(int(d) for d in arch['depths'])
-        if len(widths) != 4 or len(depths) != 2:
-            raise ValueError(f'arch needs 4 widths and 2 depths, got {widths}, {depths}')
-        self.widths, self.depths, self.num_heads = widths, depths, int(arch['num_heads'])
+        arch = self.resolve_arch(arch)
+        widths, depths = arch['embed_dims'], arch['depths']
+        num_heads = arch.get('num_heads', (0, 0, 8, 8))
+        mlp_ratio = arch.get('mlp_ratio', 4)
+        if len(widths) != 4 or len(depths) != 4 or len(num_heads) != 4:
+            raise ValueError(f'SpikeVideoFormer: arch needs 4 embed_dims, depths and num_heads, '
+                             f'got {widths}, {depths}, {num_heads}')
+        self.arch = dict(embed_dims=widths, depths=depths, num_heads=num_heads,
+                         mlp_ratio=mlp_ratio)
+        self.embed_dims, self.depths, self.num_heads = widths, depths, num_heads
+        self.stage_channels = widths
         self.in_channels = in_channels
         self.num_frames = num_frames
-        self.single_output = isinstance(out_indices, int)
-        self.out_indices = (out_indices, ) if self.single_output else tuple(out_indices)
-        if not all(0 <= i <= 3 for i in self.out_indices):
-            raise ValueError(f'out_indices must be in 0..3, got {out_indices}')
         half = widths[0] // 2
         self.stem = DownSampling(in_channels, half, 7, 2, 3, neuron_cfg, first=True)
-        self.stem_block = ConvBlock(half, neuron_cfg)
+        self.stem_block = ConvBlock(half, neuron_cfg, mlp_ratio)
         self.down1 = DownSampling(half, widths[0], 3, 2, 1, neuron_cfg)
-        self.stage1 = nn.Sequential(ConvBlock(widths[0], neuron_cfg))
+        self.stage1 = nn.Sequential(*[ConvBlock(widths[0], neuron_cfg, mlp_ratio)
+                                      for _ in range(depths[0])])
         self.down2 = DownSampling(widths[0], widths[1], 3, 2, 1, neuron_cfg)
-        self.stage2 = nn.Sequential(ConvBlock(widths[1], neuron_cfg),
-                                    ConvBlock(widths[1], neuron_cfg))
+        self.stage2 = nn.Sequential(*[ConvBlock(widths[1], neuron_cfg, mlp_ratio)
+                                      for _ in range(depths[1])])
         self.down3 = DownSampling(widths[1], widths[2], 3, 2, 1, neuron_cfg)
         self.stage3 = nn.Sequential(*[
-            TransformerBlock(widths[2], self.num_heads, neuron_cfg, attention, sim, scale)
-            for _ in range(depths[0])])
+            TransformerBlock(widths[2], num_heads[2], neuron_cfg, attention, sim, scale,
+                             mlp_ratio) for _ in range(depths[2])])
         self.down4 = DownSampling(widths[2], widths[3], 3, 1, 1, neuron_cfg)
         self.stage4 = nn.Sequential(*[
-            TransformerBlock(widths[3], self.num_heads, neuron_cfg, attention, sim, scale)
-            for _ in range(depths[1])])
+            TransformerBlock(widths[3], num_heads[3], neuron_cfg, attention, sim, scale,
+                             mlp_ratio) for _ in range(depths[3])])
+
+    def stem_and_stages(self):
+        return [[self.stem, self.stem_block], [self.down1, self.stage1],
+                [self.down2, self.stage2], [self.down3, self.stage3], [self.down4, self.stage4]]
 
     def residual_branch_norms(self):
         """The last BatchNorm of every residual branch, in network order."""
@@ -362,20 +390,21 @@ class SpikeVideoFormer(BaseModule):
             raise ValueError(f'{name} needs H and W divisible by 16 (output stride), got '
                              f'{tuple(x.shape[3:])}')
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """``(N, C, T, H, W)`` -> one ``[T, N, C_i, H_i, W_i]`` map per ``out_indices``."""
         self._check_input(x)
-        reset_neurons(self)
-        x = x.permute(2, 0, 1, 3, 4).contiguous()  # [T, N, C, H, W]
-        x = self.stem_block(self.stem(x))
-        outs = []
+        x = self.to_time_major(x)
+        x = self.run_blocks([self.stem_block], self.stem(x))
+        outs = {}
         for index, (down, stage) in enumerate(((self.down1, self.stage1),
                                                (self.down2, self.stage2),
                                                (self.down3, self.stage3),
                                                (self.down4, self.stage4))):
-            x = stage(down(x))
-            if index in self.out_indices:
-                outs.append(x)
-        return outs[0] if self.single_output else tuple(outs)
+            x = self.run_blocks(stage, down(x))
+            outs[index] = x
+            if index >= max(self.out_indices):
+                break
+        return tuple(outs[i] for i in self.out_indices)
 
 
 # Meta-SpikeFormer (Spike-Driven Transformer V2, classification/models.py) -> mmspike names.

@@ -1,68 +1,98 @@
+from typing import Sequence, Tuple, Union
+
 import torch
-from mmengine.model import BaseModule
 from torch import nn
 
 from ..models.layers import SeqToANN, build_neuron, check_video_input
-from ..models.neurons import reset_neurons
+from ..models.neurons import PLIF_ATAN
 from ..registry import MODELS
-
-# arch -> (stem width, stage widths); every stage halves the resolution
-ARCHS = {
-    'tiny': (16, (32, 64)),
-    'small': (32, (64, 128, 256)),
-}
+from .base import BaseSpikingBackbone
 
 
 @MODELS.register_module()
-class SpikingConvNet(BaseModule):
+class SpikingConvNet(BaseSpikingBackbone):
     """A small spiking convolutional network over video frames (a baseline and the demo model).
 
     Each frame is one time step; frames enter as real values (direct encoding) through a conv +
-    BN stem, then every stage is ``neuron -> conv 3x3 stride 2 -> BN`` followed by a residual
-    ``neuron -> conv 3x3 -> BN``.  Neuron states are reset at the start of every forward.
+    BN stem of ``embed_dims[0] / 2`` channels, then every stage is ``neuron -> conv 3x3 stride 2
+    -> BN`` followed by ``depths[i]`` residual ``neuron -> conv 3x3 -> BN`` blocks.  Neuron
+    states are reset at the start of every forward.
 
     Args:
-        arch (str | dict): ``'tiny'`` or ``'small'``, or ``dict(stem=int, widths=[...])``.
+        arch (str | dict): ``'tiny'`` or ``'small'``, or a dict with ``embed_dims`` and
+            ``depths`` (one entry per stage). Defaults to 'tiny'.
         in_channels (int): input channels. Defaults to 3.
-        neuron_cfg (dict): multi-step neuron. Defaults to PLIF (init_tau 2, ATan alpha 2).
-        init_cfg (dict | list, optional): mmengine initialisation config.
+        neuron_cfg (dict): multi-step neuron. Defaults to
+            :data:`~mmspike.models.neurons.PLIF_ATAN`.
+        out_indices (int | Sequence[int]): stages to return. Defaults to -1 (the last).
+        frozen_stages (int): -1 (nothing), 0 (the stem) or i (stem and stages 0..i-1).
+            Defaults to -1.
+        norm_eval (bool): keep BatchNorms in eval mode while training. Defaults to False.
+        with_cp (bool): gradient checkpointing per block. Defaults to False.
+        init_cfg (dict | list, optional): mmengine initialisation config. Defaults to None.
 
-    Input ``(N, C, T, H, W)`` (MMAction2's NCTHW); output ``[T, N, C_out, H', W']``.
+    Input ``(N, C, T, H, W)`` (MMAction2's NCTHW); output a tuple of ``[T, N, C_i, H_i, W_i]``.
     """
 
-    def __init__(self, arch='tiny', in_channels=3,
-                 neuron_cfg=dict(type='PLIF', init_tau=2.0, surrogate=dict(type='atan', alpha=2.0)),
+    arch_zoo = {
+        'tiny': dict(embed_dims=(32, 64), depths=(1, 1)),
+        'small': dict(embed_dims=(64, 128, 256), depths=(1, 1, 1)),
+    }
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'tiny',
+                 in_channels: int = 3,
+                 neuron_cfg: dict = PLIF_ATAN,
+                 out_indices: Union[int, Sequence[int]] = -1,
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        if isinstance(arch, str):
-            if arch not in ARCHS:
-                raise ValueError(f'unknown arch {arch!r}; expected one of {sorted(ARCHS)} '
-                                 f'or dict(stem=..., widths=[...])')
-            stem_width, widths = ARCHS[arch]
-        else:
-            stem_width, widths = arch['stem'], tuple(arch['widths'])
+        arch = self.resolve_arch(arch)
+        widths, depths = arch['embed_dims'], arch['depths']
+        if len(widths) != len(depths) or not widths:
+            raise ValueError(f'SpikingConvNet: arch needs one depth per width, got {widths}, '
+                             f'{depths}')
+        super().__init__(len(widths), out_indices, frozen_stages, norm_eval, with_cp, init_cfg)
+        stem_width = widths[0] // 2
         self.in_channels = in_channels
         self.stem = SeqToANN(nn.Conv2d(in_channels, stem_width, 3, 1, 1, bias=False),
                              nn.BatchNorm2d(stem_width))
         self.downsamples = nn.ModuleList()
         self.blocks = nn.ModuleList()
         prev = stem_width
-        for width in widths:
+        for width, depth in zip(widths, depths):
             self.downsamples.append(nn.Sequential(
                 build_neuron(neuron_cfg),
                 SeqToANN(nn.Conv2d(prev, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width))))
-            self.blocks.append(nn.Sequential(
-                build_neuron(neuron_cfg),
-                SeqToANN(nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width))))
+            self.blocks.append(nn.ModuleList([_ResidualBlock(width, neuron_cfg)
+                                              for _ in range(depth)]))
             prev = width
+        self.stage_channels = widths
         self.out_channels = prev
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def stem_and_stages(self):
+        return [[self.stem]] + [[down, blocks]
+                                for down, blocks in zip(self.downsamples, self.blocks)]
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         check_video_input(self, x, self.in_channels)
-        reset_neurons(self)
-        x = x.permute(2, 0, 1, 3, 4).contiguous()  # [T, N, C, H, W]
-        x = self.stem(x)
-        for downsample, block in zip(self.downsamples, self.blocks):
-            x = downsample(x)
-            x = x + block(x)
-        return x
+        x = self.stem(self.to_time_major(x))
+        outs = {}
+        for index, (downsample, blocks) in enumerate(zip(self.downsamples, self.blocks)):
+            x = self.run_blocks(blocks, downsample(x))
+            outs[index] = x
+        return tuple(outs[i] for i in self.out_indices)
+
+
+class _ResidualBlock(nn.Module):
+    """``x + BN(conv3x3(neuron(x)))``."""
+
+    def __init__(self, width, neuron_cfg):
+        super().__init__()
+        self.body = nn.Sequential(
+            build_neuron(neuron_cfg),
+            SeqToANN(nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width)))
+
+    def forward(self, x):
+        return x + self.body(x)

@@ -7,46 +7,17 @@ layout, initialisation) follow the authors' released model ``Uniformer2d_psnn_tr
 Every tensor inside the backbone is multi-step, ``[T, N, C, H, W]`` (or ``[T, N, L, C]`` tokens
 in the attention stages); each video frame is one time step.
 """
+from typing import Sequence, Tuple, Union
+
 import torch
-from mmengine.model import BaseModule
 from torch import nn
 
 from ..models.layers import (SeqToANN, TemporalBatchNorm1d, TemporalBatchNorm2d, build_neuron,
                              check_video_input)
-from ..models.neurons import reset_neurons
+from ..models.neurons import PLIF_ATAN
+from ..ops import dot_attention
 from ..registry import MODELS
-
-# timm-style arch table.  ``embed_dims``: widths of the 4 stages; ``depths``: blocks per stage
-# (stages 1-2: local feature extraction blocks, 3-4: global self-attention blocks);
-# ``head_dim``: channels per attention head; ``mlp_ratio``: hidden width of the MLPs.
-ARCH_ZOO = {
-    # the paper model (UCF101 84.03% top-1): 13,801,612 parameters with the 101-class head
-    'base': dict(embed_dims=(128, 256, 384, 512), depths=(1, 1, 3, 1), head_dim=64,
-                 mlp_ratio=2.0),
-    # a CPU demo model
-    'tiny': dict(embed_dims=(32, 64, 96, 128), depths=(1, 1, 1, 1), head_dim=32,
-                 mlp_ratio=2.0),
-}
-
-DEFAULT_NEURON = dict(type='PLIF', init_tau=2.0, surrogate=dict(type='atan', alpha=2.0))
-
-
-def linear_spiking_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                             scale: float) -> torch.Tensor:
-    """Softmax-free spiking self-attention in its linear form.
-
-    ``Y = Q (K^T V) * scale`` for ``Q, K, V`` of shape ``[..., L, d]`` (L tokens, d channels per
-    head).  Without a softmax the product is associative, so this equals the quadratic
-    ``(Q K^T) V * scale`` but costs ``O(L d^2)`` instead of ``O(L^2 d)``.
-
-    Args:
-        q, k, v (Tensor): ``[..., L, d]`` (spikes in SVFormer, but any values work).
-        scale (float): output scale, ``d ** -0.5`` in SVFormer.
-
-    Returns:
-        Tensor: ``[..., L, d]``.
-    """
-    return (q @ (k.transpose(-2, -1) @ v)) * scale
+from .base import BaseSpikingBackbone
 
 
 class StepDropPath(nn.Module):
@@ -142,7 +113,8 @@ class SpikingLinearAttention(nn.Module):
     """Spiking multi-head self-attention over the tokens of each frame, ``[T, N, L, C]``.
 
     neuron -> Linear(C, 3C) -> BN_T -> separate neurons for Q, K, V (heads of ``head_dim``) ->
-    :func:`linear_spiking_attention` with scale ``head_dim ** -0.5`` -> neuron -> Linear -> BN_T.
+    :func:`mmspike.ops.dot_attention` (``Q (K^T V) * scale``, linear in the number of tokens) with
+    scale ``head_dim ** -0.5`` -> neuron -> Linear -> BN_T.
     """
 
     def __init__(self, dim, num_heads, num_frames, neuron_cfg):
@@ -166,7 +138,7 @@ class SpikingLinearAttention(nn.Module):
         q = self.q_neuron(qkv[0])
         k = self.k_neuron(qkv[1])
         v = self.v_neuron(qkv[2])
-        y = linear_spiking_attention(q, k, v, self.scale)  # [T, N, heads, L, d]
+        y = dot_attention(q, k, v, self.scale)  # [T, N, heads, L, d]
         y = y.transpose(2, 3).reshape(steps, batch, tokens, dim)
         return self.proj(self.proj_neuron(y))
 
@@ -220,7 +192,7 @@ def _pair(value, name):
 
 
 @MODELS.register_module()
-class SVFormer(BaseModule):
+class SVFormer(BaseSpikingBackbone):
     """SVFormer backbone: a spiking UniFormer-style video transformer.
 
     Yu et al., SVFormer: A Direct Training Spiking Transformer for Efficient Video Action
@@ -233,12 +205,12 @@ class SVFormer(BaseModule):
     a conv or linear layer; residual branches start with a neuron and add real-valued BN outputs.
 
     * stem: conv k6 s4 p1 -> BN_T (no neuron: it encodes the analog frames);
-    * stages 1-2: :class:`LFEBlock` (neuron -> 1x1 -> depthwise 5x5 -> 1x1 -> BN_T, residual;
-      conv MLP, residual); stages 3-4: :class:`GSABlock` (spiking linear attention
+    * stages 0-1: :class:`LFEBlock` (neuron -> 1x1 -> depthwise 5x5 -> 1x1 -> BN_T, residual;
+      conv MLP, residual); stages 2-3: :class:`GSABlock` (spiking linear attention
       ``Q (K^T V) / sqrt(head_dim)`` within each frame, residual; spiking MLP, residual);
-    * downsampling before stages 2-4: neuron -> conv k4 s2 p1 -> BN_T;
-    * local pathway from the input of stage 3: neuron -> depthwise 3x3 s2 -> 1x1 -> BN_T, to the
-      width of stage 4, concatenated as ``[local, global]`` with the output of stage 4.
+    * downsampling before stages 1-3: neuron -> conv k4 s2 p1 -> BN_T;
+    * local pathway from the input of stage 2: neuron -> depthwise 3x3 s2 -> 1x1 -> BN_T, to the
+      width of stage 3, concatenated as ``[local, global]`` with the output of stage 3.
 
     Every conv and linear layer has a bias, and linear layers are initialised with a truncated
     normal (std 0.02, zero bias) as in the official code; convs keep PyTorch's default init.
@@ -246,70 +218,90 @@ class SVFormer(BaseModule):
 
     Args:
         arch (str | dict): ``'base'`` (the paper model) or ``'tiny'`` (CPU demos), or a dict
-            with keys ``embed_dims`` (4 widths), ``depths`` (4 block counts), ``head_dim`` and
-            ``mlp_ratio``. Defaults to ``'base'``.
+            with ``embed_dims`` (4 widths), ``depths`` (4 block counts), ``num_heads`` (4, 0 for
+            the conv stages; head width = width / heads) and ``mlp_ratio``.
+            Defaults to ``'base'``.
         num_frames (int): clip length ``T``; the per-step BatchNorms are built for exactly this
             many steps. Defaults to 16.
         img_size (int | tuple[int, int]): input frame size; the output is ``img_size / 32``
             (7x7 at 224). Defaults to 224.
         in_channels (int): input channels. Defaults to 3.
-        neuron_cfg (dict): multi-step neuron config for :func:`build_neuron`. Defaults to PLIF
-            with init_tau 2, threshold 1, hard reset to 0, detached reset, ATan alpha 2.
+        neuron_cfg (dict): multi-step neuron config for :func:`build_neuron`. Defaults to
+            :data:`~mmspike.models.neurons.PLIF_ATAN` (PLIF, init_tau 2, threshold 1, hard reset
+            to 0, detached reset, ATan alpha 2).
         drop_path_rate (float): stochastic-depth rate, increased linearly over the blocks
             (dropped per time step as in the official code, see :class:`StepDropPath`).
             The released UCF101 run uses 0 (``run.sh`` overrides the 0.2 of its
             ``config.yaml``). Defaults to 0.
+        out_indices (int | Sequence[int]): stages to return. Stage ``i`` gives
+            ``[T, N, embed_dims[i], H/2^(i+2), W/2^(i+2)]``, except stage 3, which is the
+            classification feature ``[T, N, 2 * embed_dims[3], H/32, W/32]`` (local pathway and
+            stage 3 concatenated). Defaults to 3.
+        frozen_stages (int): -1 (nothing), 0 (the stem) or i (stem and stages 0..i-1).
+            Defaults to -1.
+        norm_eval (bool): keep BatchNorms in eval mode while training. Defaults to False.
+        with_cp (bool): gradient checkpointing per block. Defaults to False.
         init_cfg (dict | list, optional): mmengine init config. Defaults to a truncated normal
             (std 0.02, bias 0) for ``nn.Linear`` layers.
 
     Input: ``(N, C, T, H, W)`` (MMAction2's NCTHW) with ``T == num_frames`` and
-    ``(H, W) == img_size``.
-
-    Output: the multi-step feature map ``[T, N, 2 * embed_dims[3], H/32, W/32]`` (for ``'base'``
-    at 224: ``[16, N, 1024, 7, 7]``), channels ordered ``[local pathway, stage 4]``; consumed by
-    :class:`mmspike.heads.svformer_head.SVFormerHead`.
+    ``(H, W) == img_size``.  Output: a tuple with one ``[T, N, C, H, W]`` map per
+    ``out_indices``; for ``'base'`` at 224 the default is ``([16, N, 1024, 7, 7], )``, consumed
+    by the action head :class:`mmspike.heads.action.SVFormerHead`.
     """
 
-    def __init__(self, arch='base', num_frames=16, img_size=224, in_channels=3,
-                 neuron_cfg=DEFAULT_NEURON, drop_path_rate=0.0,
+    arch_zoo = {
+        # the paper model (UCF101 84.03% top-1): 13,801,612 parameters with the 101-class head
+        'base': dict(embed_dims=(128, 256, 384, 512), depths=(1, 1, 3, 1),
+                     num_heads=(0, 0, 6, 8), mlp_ratio=2.0),
+        # a CPU demo model
+        'tiny': dict(embed_dims=(32, 64, 96, 128), depths=(1, 1, 1, 1),
+                     num_heads=(0, 0, 3, 4), mlp_ratio=2.0),
+    }
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'base',
+                 num_frames: int = 16,
+                 img_size: Union[int, Tuple[int, int]] = 224,
+                 in_channels: int = 3,
+                 neuron_cfg: dict = PLIF_ATAN,
+                 drop_path_rate: float = 0.0,
+                 out_indices: Union[int, Sequence[int]] = 3,
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
                  init_cfg=dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0)):
-        super().__init__(init_cfg=init_cfg)
-        if isinstance(arch, str):
-            if arch not in ARCH_ZOO:
-                raise ValueError(f'unknown arch {arch!r}; expected one of {sorted(ARCH_ZOO)} or '
-                                 f'dict(embed_dims=..., depths=..., head_dim=..., mlp_ratio=...)')
-            arch = ARCH_ZOO[arch]
-        else:
-            missing = {'embed_dims', 'depths', 'head_dim'} - set(arch)
-            if missing:
-                raise ValueError(f'custom arch is missing keys {sorted(missing)}')
-        embed_dims = tuple(int(d) for d in arch['embed_dims'])
-        depths = tuple(int(d) for d in arch['depths'])
-        head_dim = int(arch['head_dim'])
+        super().__init__(4, out_indices, frozen_stages, norm_eval, with_cp, init_cfg)
+        arch = self.resolve_arch(arch)
+        embed_dims, depths = arch['embed_dims'], arch['depths']
+        num_heads = arch.get('num_heads', (0, 0) + tuple(d // 64 for d in embed_dims[2:]))
         mlp_ratio = float(arch.get('mlp_ratio', 2.0))
-        if len(embed_dims) != 4 or len(depths) != 4:
-            raise ValueError(f'arch needs 4 embed_dims and 4 depths, got {embed_dims}, {depths}')
-        for dim in embed_dims[2:]:
-            if dim % head_dim:
-                raise ValueError(f'attention width {dim} is not a multiple of head_dim '
-                                 f'{head_dim}')
-        self.arch = dict(embed_dims=embed_dims, depths=depths, head_dim=head_dim,
+        if len(embed_dims) != 4 or len(depths) != 4 or len(num_heads) != 4:
+            raise ValueError(f'SVFormer: arch needs 4 embed_dims, depths and num_heads, got '
+                             f'{embed_dims}, {depths}, {num_heads}')
+        for dim, heads in zip(embed_dims[2:], num_heads[2:]):
+            if heads < 1 or dim % heads:
+                raise ValueError(f'SVFormer: attention width {dim} is not divisible by '
+                                 f'num_heads {heads}')
+        self.arch = dict(embed_dims=embed_dims, depths=depths, num_heads=num_heads,
                          mlp_ratio=mlp_ratio)
         self.num_frames = int(num_frames)
         self.img_size = _pair(img_size, 'img_size')
         self.in_channels = in_channels
         self.embed_dims = embed_dims
         self.out_channels = 2 * embed_dims[3]
+        self.stage_channels = embed_dims[:3] + (self.out_channels, )
 
-        # spatial sizes along the way: the local pathway must meet the output of stage 4
+        # spatial sizes along the way: the local pathway must meet the output of stage 3
         sizes = [tuple(_conv_out(s, 6, 4, 1) for s in self.img_size)]
         for _ in range(3):
             sizes.append(tuple(_conv_out(s, 4, 2, 1) for s in sizes[-1]))
         local_size = tuple(_conv_out(s, 3, 2, 1) for s in sizes[2])
         if min(sizes[-1]) < 1 or local_size != sizes[3]:
-            raise ValueError(f'img_size {self.img_size} gives a stage-4 map of {sizes[3]} but a '
+            raise ValueError(f'img_size {self.img_size} gives a stage-3 map of {sizes[3]} but a '
                              f'local-pathway map of {local_size}; use a multiple of 32')
         self.out_size = sizes[3]
+        self.stage_sizes = tuple(sizes)
 
         steps = self.num_frames
         dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
@@ -324,7 +316,7 @@ class SVFormer(BaseModule):
                 blocks = [LFEBlock(dim, mlp_ratio, steps, neuron_cfg, dpr[start + j])
                           for j in range(depth)]
             else:
-                blocks = [GSABlock(dim, dim // head_dim, mlp_ratio, steps, neuron_cfg,
+                blocks = [GSABlock(dim, num_heads[i], mlp_ratio, steps, neuron_cfg,
                                    dpr[start + j]) for j in range(depth)]
             self.stages.append(nn.Sequential(*blocks))
             start += depth
@@ -333,6 +325,11 @@ class SVFormer(BaseModule):
             SeqToANN(nn.Conv2d(embed_dims[2], embed_dims[2], 3, 2, 1, groups=embed_dims[2]),
                      nn.Conv2d(embed_dims[2], embed_dims[3], 1)),
             TemporalBatchNorm2d(embed_dims[3], steps))
+
+    def stem_and_stages(self):
+        return [[self.stem], [self.stages[0]], [self.downsamples[0], self.stages[1]],
+                [self.downsamples[1], self.stages[2]],
+                [self.downsamples[2], self.stages[3], self.local_path]]
 
     def _check_input(self, x):
         check_video_input(self, x, self.in_channels)
@@ -345,15 +342,19 @@ class SVFormer(BaseModule):
             raise ValueError(f'{name} was built for img_size={self.img_size} (H, W), got '
                              f'{(height, width)} (shape {tuple(x.shape)})')
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, C, T, H, W)`` -> ``[T, N, 2 * embed_dims[3], H/32, W/32]``."""
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """``(N, C, T, H, W)`` -> one ``[T, N, C_i, H_i, W_i]`` map per ``out_indices``."""
         self._check_input(x)
-        reset_neurons(self)
-        x = x.permute(2, 0, 1, 3, 4).contiguous()  # [T, N, C, H, W]
-        x = self.stages[0](self.stem(x))
-        x = self.stages[1](self.downsamples[0](x))
+        x = self.to_time_major(x)
+        outs = {}
+        x = self.run_blocks(self.stages[0], self.stem(x))
+        outs[0] = x
+        x = self.run_blocks(self.stages[1], self.downsamples[0](x))
+        outs[1] = x
         x = self.downsamples[1](x)
         local = self.local_path(x)
-        x = self.stages[2](x)
-        x = self.stages[3](self.downsamples[2](x))
-        return torch.cat((local, x), dim=2)
+        x = self.run_blocks(self.stages[2], x)
+        outs[2] = x
+        x = self.run_blocks(self.stages[3], self.downsamples[2](x))
+        outs[3] = torch.cat((local, x), dim=2)
+        return tuple(outs[i] for i in self.out_indices)

@@ -1,4 +1,5 @@
-"""Count MACs and ACs of a real forward pass, per layer: :class:`EnergyCounter`, :func:`estimate_energy`.
+"""Count MACs and ACs of a real forward pass, per layer: :class:`EnergyCounter`,
+:func:`estimate_energy`.
 
 The counter watches the operators PyTorch actually executes (a ``TorchDispatchMode``), so it
 sees ``nn.Conv*``/``nn.Linear`` layers, ``F.conv*``/``F.linear`` calls and the matrix products of
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from ..models.neurons import is_spiking_neuron, reset_neurons
 from .ops import conv_dense_macs, conv_synaptic_ops, is_spike_tensor, matmul_counts
 
 aten = torch.ops.aten
@@ -177,7 +179,7 @@ class EnergyCounter(TorchDispatchMode):
         for name, module in self.model.named_modules():
             self._handles.append(module.register_forward_pre_hook(self._push(name)))
             self._handles.append(module.register_forward_hook(self._pop, always_call=True))
-            if getattr(module, 'is_spiking_neuron', False) or _is_spikingjelly_neuron(module):
+            if is_spiking_neuron(module):
                 self._handles.append(module.register_forward_hook(self._count_spikes))
         return super().__enter__()
 
@@ -318,15 +320,8 @@ class EnergyCounter(TorchDispatchMode):
                             layers=[LayerEnergy(**asdict(r)) for r in rows])
 
 
-def _is_spikingjelly_neuron(module) -> bool:
-    """spikingjelly neurons (``BaseNode``) without importing spikingjelly."""
-    return any(cls.__name__ == 'BaseNode' and 'spikingjelly' in cls.__module__
-               for cls in type(module).__mro__)
-
-
 def reset_spiking_states(model: nn.Module) -> None:
-    """Reset every neuron state of ``model`` (mmspike neurons and spikingjelly modules)."""
-    from ..models.neurons import reset_neurons
+    """Reset every neuron state of ``model`` (:func:`mmspike.models.neurons.reset_neurons`)."""
     reset_neurons(model)
 
 

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..energy.counter import uncounted
 from ..models.layers import SeqToANN
+from ..models.neurons import is_spiking_neuron
 
 #: layers whose input non-zero rate is recorded (their input is what costs ACs or MACs)
 SYNAPTIC_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
@@ -34,10 +35,6 @@ def _nonzero_per_row(x, rows):
     if pad:
         flat = torch.nn.functional.pad(flat, (0, pad))
     return flat.reshape(rows, -1, block).sum(-1).to(torch.float64).sum(1)
-
-
-def _is_neuron(module) -> bool:
-    return bool(getattr(module, 'is_spiking_neuron', False))
 
 
 class _Tally:
@@ -93,7 +90,7 @@ class SpikeActivityRecorder:
         self.stop()
         self.tallies = {}
         for name, module in self.model.named_modules():
-            if _is_neuron(module):
+            if is_spiking_neuron(module):
                 self.tallies[name] = _Tally(name, 'neuron', type(module).__name__)
                 self._handles.append(module.register_forward_hook(self._neuron_hook(name)))
             elif isinstance(module, SYNAPTIC_LAYERS):

@@ -1,7 +1,8 @@
-from .neurons import (ATanSurrogate, BaseMultiStepNeuron, MultiStepILIF, MultiStepLIF,
-                      MultiStepPLIF, SigmoidSurrogate, build_surrogate, expand_integer_spikes,
-                      reset_neurons)
+"""Task-agnostic building blocks: multi-step neurons and layers."""
+from .neurons import (LIF_SIGMOID, PLIF_ATAN, ATanSurrogate, BaseMultiStepNeuron, MultiStepILIF,
+                      MultiStepLIF, MultiStepPLIF, SigmoidSurrogate, build_surrogate,
+                      expand_integer_spikes, is_spiking_neuron, reset_neurons)
 
 __all__ = ['ATanSurrogate', 'SigmoidSurrogate', 'BaseMultiStepNeuron', 'MultiStepLIF',
            'MultiStepPLIF', 'MultiStepILIF', 'expand_integer_spikes', 'build_surrogate',
-           'reset_neurons']
+           'reset_neurons', 'is_spiking_neuron', 'PLIF_ATAN', 'LIF_SIGMOID']

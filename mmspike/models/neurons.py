@@ -20,7 +20,8 @@ from torch import nn
 
 __all__ = ['ATanSurrogate', 'SigmoidSurrogate', 'heaviside_atan', 'heaviside_sigmoid',
            'MultiStepLIF', 'MultiStepPLIF', 'MultiStepILIF', 'BaseMultiStepNeuron',
-           'expand_integer_spikes', 'reset_neurons', 'build_surrogate']
+           'expand_integer_spikes', 'reset_neurons', 'build_surrogate', 'is_spiking_neuron',
+           'PLIF_ATAN', 'LIF_SIGMOID']
 
 
 class _Heaviside(torch.autograd.Function):
@@ -111,24 +112,38 @@ def build_surrogate(surrogate):
     raise TypeError(f'surrogate must be a module, a name or a dict, got {type(surrogate)}')
 
 
+#: The default neuron of SVFormer and of the classification heads: PLIF, init tau 2, threshold 1,
+#: hard reset to 0, detached reset, ATan surrogate with alpha 2 (SVFormer's official settings).
+PLIF_ATAN = dict(type='PLIF', init_tau=2.0, surrogate=dict(type='atan', alpha=2.0))
+#: SpikeVideoFormer / Meta-SpikeFormer's neuron: LIF, tau 2, threshold 1, hard reset to 0,
+#: detached reset, sigmoid surrogate with alpha 4.
+LIF_SIGMOID = dict(type='LIF', tau=2.0, decay_input=True, v_threshold=1.0, v_reset=0.0,
+                   surrogate=dict(type='sigmoid', alpha=4.0), detach_reset=True)
+
+
 class BaseMultiStepNeuron(nn.Module):
     """Shared state handling and the charge-fire-reset loop over the first (time) dimension.
 
-    Subclasses implement :meth:`charge`.  Marked with ``is_spiking_neuron = True`` so hooks
-    (reset, firing-rate recording) can find every neuron in any model.
+    For every step ``t``: ``H = charge(X[t], V)``, ``S = fire(H)``, ``V = reset_membrane(H, S')``
+    with ``S' = S.detach()`` when ``detach_reset``.  Subclasses implement the three steps.
+    The membrane ``V`` is kept between calls (so a clip can be fed in pieces, e.g. frame by
+    frame) until :meth:`reset`; a call whose step shape differs from the kept state raises.
+    Every mmspike neuron derives from this class; :func:`is_spiking_neuron` is the one rule
+    hooks and the energy counter use to find neurons (this class and spikingjelly's ``BaseNode``).
+
+    Args:
+        v_reset (float): the membrane at rest (the initial state). Defaults to 0.0.
+        detach_reset (bool): detach the spike used in the reset. Defaults to True.
+        store_v_seq (bool): keep ``v_seq`` (``[T, B, ...]``, membrane after reset).
+            Defaults to False.
     """
 
-    is_spiking_neuron = True
-
-    def __init__(self, v_threshold=1.0, v_reset=0.0, surrogate='sigmoid', detach_reset=True,
-                 store_v_seq=False):
+    def __init__(self, v_reset=0.0, detach_reset=True, store_v_seq=False):
         super().__init__()
         if v_reset is None:
             raise NotImplementedError('soft reset (v_reset=None) is not implemented; '
                                       'mmspike neurons use a hard reset')
-        self.v_threshold = float(v_threshold)
         self.v_reset = float(v_reset)
-        self.surrogate = build_surrogate(surrogate)
         self.detach_reset = detach_reset
         self.store_v_seq = store_v_seq
         self.v = None
@@ -142,24 +157,29 @@ class BaseMultiStepNeuron(nn.Module):
     def charge(self, x, v):
         raise NotImplementedError
 
+    def fire(self, h):
+        raise NotImplementedError
+
+    def reset_membrane(self, h, spike):
+        raise NotImplementedError
+
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         if x_seq.dim() < 2:
             raise ValueError(f'{type(self).__name__} expects a multi-step input [T, B, ...], '
                              f'got shape {tuple(x_seq.shape)}')
         v = self.v
-        if v is None or v.shape != x_seq.shape[1:]:
-            if v is not None:
-                raise RuntimeError(
-                    f'{type(self).__name__} holds state of shape {tuple(v.shape)} but got input '
-                    f'steps of shape {tuple(x_seq.shape[1:])}; call reset() between samples '
-                    f'(SpikeResetHook does this in OpenMMLab runners)')
+        if v is None:
             v = torch.full_like(x_seq[0], self.v_reset)
+        elif v.shape != x_seq.shape[1:]:
+            raise RuntimeError(
+                f'{type(self).__name__} holds state of shape {tuple(v.shape)} but got input '
+                f'steps of shape {tuple(x_seq.shape[1:])}; call reset() between samples '
+                f'(SpikeResetHook does this in OpenMMLab runners)')
         spikes, v_seq = [], []
         for x in x_seq:
             h = self.charge(x, v)
-            spike = self.surrogate(h - self.v_threshold)
-            spike_for_reset = spike.detach() if self.detach_reset else spike
-            v = h * (1.0 - spike_for_reset) + self.v_reset * spike_for_reset
+            spike = self.fire(h)
+            v = self.reset_membrane(h, spike.detach() if self.detach_reset else spike)
             spikes.append(spike)
             if self.store_v_seq:
                 v_seq.append(v)
@@ -169,11 +189,30 @@ class BaseMultiStepNeuron(nn.Module):
         return torch.stack(spikes)
 
     def extra_repr(self):
-        return (f'v_threshold={self.v_threshold}, v_reset={self.v_reset}, '
-                f'detach_reset={self.detach_reset}')
+        return f'v_reset={self.v_reset}, detach_reset={self.detach_reset}'
 
 
-class MultiStepLIF(BaseMultiStepNeuron):
+class _ThresholdNeuron(BaseMultiStepNeuron):
+    """Binary spikes ``S = Heaviside(H - V_th)`` with a surrogate gradient, hard reset to
+    ``V_reset``: ``V = H (1 - S) + V_reset S``."""
+
+    def __init__(self, v_threshold=1.0, v_reset=0.0, surrogate='sigmoid', detach_reset=True,
+                 store_v_seq=False):
+        super().__init__(v_reset, detach_reset, store_v_seq)
+        self.v_threshold = float(v_threshold)
+        self.surrogate = build_surrogate(surrogate)
+
+    def fire(self, h):
+        return self.surrogate(h - self.v_threshold)
+
+    def reset_membrane(self, h, spike):
+        return h * (1.0 - spike) + self.v_reset * spike
+
+    def extra_repr(self):
+        return f'v_threshold={self.v_threshold}, ' + super().extra_repr()
+
+
+class MultiStepLIF(_ThresholdNeuron):
     """Leaky integrate-and-fire neuron, multi-step.
 
     Args:
@@ -204,7 +243,7 @@ class MultiStepLIF(BaseMultiStepNeuron):
         return f'tau={self.tau}, decay_input={self.decay_input}, ' + super().extra_repr()
 
 
-class MultiStepPLIF(BaseMultiStepNeuron):
+class MultiStepPLIF(_ThresholdNeuron):
     """Parametric LIF (Fang et al., ICCV 2021): LIF with a learnable ``1/tau = sigmoid(w)``.
 
     Args:
@@ -251,7 +290,7 @@ class _RoundClampSTE(torch.autograd.Function):
         return grad_output * inside.to(grad_output.dtype), None
 
 
-class MultiStepILIF(nn.Module):
+class MultiStepILIF(BaseMultiStepNeuron):
     """Integer LIF (I-LIF), multi-step: emits integer spikes in ``{0, 1, ..., D}``.
 
     ``H[t] = V[t-1] + (X[t] - V[t-1]) / tau`` (decay_input), ``S[t] = round(clamp(H[t], 0, D))``
@@ -262,40 +301,29 @@ class MultiStepILIF(nn.Module):
 
     Args:
         levels (int): D, the largest integer spike (SpikeVideoFormer's segmentation model: 4).
+            Defaults to 4.
         tau (float): membrane time constant (> 1). Defaults to 2.0.
         detach_reset (bool): detach the reset path. Defaults to True.
+        store_v_seq (bool): keep ``v_seq``. Defaults to False.
     """
 
-    is_spiking_neuron = True
-
-    def __init__(self, levels=4, tau=2.0, detach_reset=True):
-        super().__init__()
+    def __init__(self, levels=4, tau=2.0, detach_reset=True, store_v_seq=False):
+        super().__init__(v_reset=0.0, detach_reset=detach_reset, store_v_seq=store_v_seq)
         if int(levels) < 1:
             raise ValueError(f'levels (D) must be >= 1, got {levels}')
         if tau <= 1:
             raise ValueError(f'tau must be > 1, got {tau}')
         self.levels = int(levels)
         self.tau = float(tau)
-        self.detach_reset = detach_reset
-        self.v = None
 
-    def reset(self):
-        self.v = None
+    def charge(self, x, v):
+        return v + (x - v) / self.tau
 
-    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        if x_seq.dim() < 2:
-            raise ValueError(f'MultiStepILIF expects a multi-step input [T, B, ...], got shape '
-                             f'{tuple(x_seq.shape)}')
-        v = self.v if self.v is not None and self.v.shape == x_seq.shape[1:] \
-            else torch.zeros_like(x_seq[0])
-        spikes = []
-        for x in x_seq:
-            h = v + (x - v) / self.tau
-            spike = _RoundClampSTE.apply(h, float(self.levels))
-            v = h - (spike.detach() if self.detach_reset else spike)
-            spikes.append(spike)
-        self.v = v
-        return torch.stack(spikes)
+    def fire(self, h):
+        return _RoundClampSTE.apply(h, float(self.levels))
+
+    def reset_membrane(self, h, spike):
+        return h - spike
 
     def extra_repr(self):
         return f'levels={self.levels}, tau={self.tau}, detach_reset={self.detach_reset}'
@@ -310,20 +338,32 @@ def expand_integer_spikes(spikes: torch.Tensor, levels: int) -> torch.Tensor:
     return (spikes.unsqueeze(0) >= thresholds.view(-1, *([1] * spikes.dim()))).to(spikes.dtype)
 
 
-def reset_neurons(module: nn.Module) -> int:
-    """Reset every stateful spiking neuron in ``module`` (mmspike's and spikingjelly's).
+def is_spiking_neuron(module: nn.Module) -> bool:
+    """The one rule for "this module is a spiking neuron layer" used by :class:`SpikeResetHook`,
+    :class:`FiringRateHook` and the energy counter: an mmspike :class:`BaseMultiStepNeuron` or a
+    spikingjelly neuron (any subclass of ``spikingjelly...neuron.BaseNode``; recognised by its
+    class hierarchy, so spikingjelly is never imported here)."""
+    if isinstance(module, BaseMultiStepNeuron):
+        return True
+    return any(cls.__name__ == 'BaseNode' and cls.__module__.startswith('spikingjelly')
+               for cls in type(module).__mro__)
 
-    Returns the number of neurons reset.
+
+def _is_spikingjelly_stateful(module: nn.Module) -> bool:
+    """spikingjelly modules that keep state between calls (``MemoryModule``), neurons or not."""
+    return any(cls.__name__ == 'MemoryModule' and cls.__module__.startswith('spikingjelly')
+               for cls in type(module).__mro__)
+
+
+def reset_neurons(module: nn.Module) -> int:
+    """Reset the state of every spiking neuron in ``module`` (:func:`is_spiking_neuron`), and of
+    any other stateful spikingjelly module (``MemoryModule``).
+
+    Returns the number of modules reset.
     """
     count = 0
     for m in module.modules():
-        if getattr(m, 'is_spiking_neuron', False) or _is_spikingjelly_memory_module(m):
+        if is_spiking_neuron(m) or _is_spikingjelly_stateful(m):
             m.reset()
             count += 1
     return count
-
-
-def _is_spikingjelly_memory_module(m):
-    cls_module = type(m).__module__
-    return cls_module.startswith('spikingjelly') and hasattr(m, 'reset') and hasattr(
-        m, '_memories')

@@ -4,8 +4,13 @@
         [--out-dir DIR] [--preset fp32|fp16|int8] [--e-mac PJ] [--e-ac PJ]
         [--count-elementwise] [--no-flops] [--cfg-options key=value ...]
 
-Inputs: ``--video FILE`` runs that file through the config's test pipeline; otherwise the first
-``--num-clips`` clips of the config's test set are used (the embedded dataset is generated if the
+Works for any task config (MMAction2, MMPose, MMSegmentation): the model is built in the
+config's ``default_scope`` with its ``custom_imports``, and every sample goes through
+``model.test_step`` with the config's own test pipeline.
+
+Inputs: ``--video FILE`` runs that file through the test pipeline of a config whose pipeline
+reads a video from ``filename`` (MMAction2's ``DecordInit``/``PyAVInit``); otherwise the first
+``--num-clips`` samples of the config's test set are used (the embedded dataset is generated if the
 config names one).  Without a checkpoint the model keeps its initial weights ("untrained").
 Every clip goes through ``model.test_step`` exactly as in ``tools/test.py`` (all test views), so
 the numbers are per clip as tested.  Writes ``energy_layers.csv``, ``energy_summary.json`` and
@@ -45,7 +50,9 @@ def parse_args(argv=None):
 def build_model(cfg, checkpoint):
     from mmengine.registry import MODELS, init_default_scope
     from mmengine.runner import load_checkpoint
-    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    scope = cfg.get('default_scope', None)
+    if scope is not None:
+        init_default_scope(scope)
     model = MODELS.build(cfg.model)
     if hasattr(model, 'init_weights'):
         from mmengine.logging import MMLogger
@@ -68,7 +75,12 @@ def video_batches(cfg, video):
     if not osp.isfile(video):
         raise FileNotFoundError(f'video {video!r} does not exist')
     pipeline = Compose(cfg.test_dataloader.dataset.pipeline)
-    data = pipeline(dict(filename=video, label=-1, start_index=0, modality='RGB'))
+    try:
+        data = pipeline(dict(filename=video, label=-1, start_index=0, modality='RGB'))
+    except (KeyError, TypeError) as error:
+        raise ValueError(f'--video: the test pipeline of this config does not read a video from '
+                         f'"filename" ({type(error).__name__}: {error}); use the test set '
+                         f'(--num-clips) instead') from error
     yield pseudo_collate([data]), f'video {video}'
 
 
@@ -101,7 +113,10 @@ def ann_flops(model, batch):
             return self.inner(inputs, mode='tensor')
 
     data = model.data_preprocessor(batch, False)
-    one_view = data['inputs'][:1, :1]  # (1, 1, C, T, H, W)
+    inputs = data['inputs']
+    one_view = inputs[:1]
+    if one_view.dim() == 6:  # MMAction2: (N, views, C, T, H, W) -> one view
+        one_view = one_view[:, :1]
     analyzer = FlopAnalyzer(TensorMode(model), (one_view, ))
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)

@@ -1,9 +1,11 @@
+from typing import Dict, Optional, Tuple, Union
+
 import torch
+from mmaction.registry import MODELS
 from torch import nn
 
-from ..models.neurons import reset_neurons
-from ..registry import MODELS
-from .spiking_cls_head import SpikingClsHead
+from ...models.neurons import PLIF_ATAN, reset_neurons
+from .spiking_cls_head import SpikingClsHead, last_feature_map
 
 
 @MODELS.register_module()
@@ -15,9 +17,8 @@ class SVFormerHead(SpikingClsHead):
     time) -> BatchNorm3d -> Linear(C, num_classes).  All layers have biases, as in the official
     code (no dropout there).  The neuron state is reset at every forward.
 
-    Implements MMAction2's head interface (``loss``/``predict``, ``average_clips`` over test
-    views) through :class:`SpikingClsHead`; :meth:`loss` also accepts the soft (one-hot/mixed)
-    labels that MMAction2's MixUp/CutMix blending stores in ``gt_label``.
+    Loss, accuracies, soft labels (MixUp/CutMix) and ``average_clips`` are MMAction2's
+    ``BaseHead``'s (through :class:`SpikingClsHead`).
 
     Args:
         num_classes (int): number of classes.
@@ -28,7 +29,10 @@ class SVFormerHead(SpikingClsHead):
             Defaults to 7.
         conv_groups (int, optional): groups of the Conv3d; defaults to ``in_channels // 2``
             (the official code uses the width of the last stage, 512).
-        neuron_cfg (dict): neuron before the Conv3d. Defaults to PLIF (init_tau 2, ATan 2).
+        neuron_cfg (dict): neuron before the Conv3d. Defaults to
+            :data:`~mmspike.models.neurons.PLIF_ATAN`.
+        loss_cls (dict): the classification loss. Defaults to
+            ``dict(type='CrossEntropyLoss', loss_weight=1.0)``.
         label_smooth_eps (float): label smoothing of the cross-entropy. Defaults to 0.
         topk (tuple[int]): accuracies logged during training. Defaults to (1, 5).
         average_clips (str | None): 'score', 'prob' or None, as in MMAction2.
@@ -36,14 +40,22 @@ class SVFormerHead(SpikingClsHead):
             Linear classifier, as in the official code.
     """
 
-    def __init__(self, num_classes, in_channels=1024, num_frames=16, feat_size=7,
-                 conv_groups=None,
-                 neuron_cfg=dict(type='PLIF', init_tau=2.0, surrogate=dict(type='atan', alpha=2.0)),
-                 label_smooth_eps=0.0, topk=(1, 5), average_clips='prob',
-                 init_cfg=dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0)):
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int = 1024,
+                 num_frames: int = 16,
+                 feat_size: Union[int, Tuple[int, int]] = 7,
+                 conv_groups: Optional[int] = None,
+                 neuron_cfg: dict = PLIF_ATAN,
+                 loss_cls: Dict = dict(type='CrossEntropyLoss', loss_weight=1.0),
+                 label_smooth_eps: float = 0.0,
+                 topk: Union[int, Tuple[int, ...]] = (1, 5),
+                 average_clips: Optional[str] = 'prob',
+                 init_cfg: Optional[dict] = dict(type='TruncNormal', layer='Linear', std=0.02,
+                                                 bias=0.0)):
         super().__init__(num_classes=num_classes, in_channels=in_channels, neuron_cfg=neuron_cfg,
-                         dropout=0.0, label_smooth_eps=label_smooth_eps, topk=topk,
-                         average_clips=average_clips, init_cfg=init_cfg)
+                         dropout=0.0, loss_cls=loss_cls, label_smooth_eps=label_smooth_eps,
+                         topk=topk, average_clips=average_clips, init_cfg=init_cfg)
         if isinstance(feat_size, int):
             feat_size = (feat_size, feat_size)
         self.num_frames = int(num_frames)
@@ -55,7 +67,8 @@ class SVFormerHead(SpikingClsHead):
                                        (self.num_frames, ) + self.feat_size, groups=groups)
         self.temporal_bn = nn.BatchNorm3d(in_channels)
 
-    def forward(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
+    def forward(self, x, **kwargs) -> torch.Tensor:
+        x = last_feature_map(x)
         expected = (self.num_frames, self.in_channels) + self.feat_size
         if x.dim() != 5 or (x.shape[0], x.shape[2], x.shape[3], x.shape[4]) != expected:
             raise ValueError(

@@ -1,0 +1,183 @@
+"""What every mmspike backbone shares: the arch table, ``out_indices``, ``frozen_stages``,
+``norm_eval`` and ``with_cp`` (gradient checkpointing that is correct for stateful neurons)."""
+from typing import Sequence, Tuple, Union
+
+import torch
+import torch.utils.checkpoint as torch_checkpoint
+from mmengine.model import BaseModule
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..models.neurons import BaseMultiStepNeuron, _is_spikingjelly_stateful, reset_neurons
+
+#: The keys of every backbone's ``arch_zoo`` entry (one convention for all mmspike backbones):
+#: ``embed_dims`` and ``depths`` per stage, ``num_heads`` per stage (0 for a stage without
+#: attention) and ``mlp_ratio``.
+ARCH_KEYS = ('embed_dims', 'depths', 'num_heads', 'mlp_ratio')
+
+
+def _neuron_state(module):
+    if isinstance(module, BaseMultiStepNeuron):
+        return module.v
+    return dict(module._memories)  # spikingjelly MemoryModule
+
+
+def _set_neuron_state(module, state):
+    if isinstance(module, BaseMultiStepNeuron):
+        module.v = state
+    else:
+        for key, value in state.items():
+            module._memories[key] = value
+
+
+def checkpoint_stateful(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``module(x)`` with gradient checkpointing, for modules that hold state.
+
+    ``torch.utils.checkpoint`` runs the forward a second time during backward.  Spiking neurons
+    keep their membrane between calls, and BatchNorm updates its running statistics (which
+    :class:`BNAndPad` also reads in its forward), so a plain re-run would start from the state
+    left by the first run.  Here the re-run starts from the same neuron states and BatchNorm
+    buffers as the first run, and the buffers are put back afterwards, so loss, gradients and
+    running statistics equal those of ``module(x)`` without checkpointing.
+    """
+    stateful = [m for m in module.modules()
+                if isinstance(m, BaseMultiStepNeuron) or _is_spikingjelly_stateful(m)]
+    states = [_neuron_state(m) for m in stateful]
+    norms = [m for m in module.modules()
+             if isinstance(m, _BatchNorm) and m.track_running_stats]
+
+    names = ('running_mean', 'running_var', 'num_batches_tracked')
+    before = [[getattr(m, name).clone() for name in names] for m in norms]
+    calls = [0]
+
+    def run(inputs):
+        calls[0] += 1
+        for m, state in zip(stateful, states):
+            _set_neuron_state(m, state)
+        if calls[0] == 1:
+            return module(inputs)
+        # The recomputation in backward runs on copies of the statistics the first run started
+        # from; the module's own buffers (already updated once) are put back untouched.  No
+        # in-place write: BatchNorm saves its buffers for backward.
+        kept = [[getattr(m, name) for name in names] for m in norms]
+        for m, values in zip(norms, before):
+            for name, value in zip(names, values):
+                setattr(m, name, value.clone())
+        try:
+            return module(inputs)
+        finally:
+            for m, values in zip(norms, kept):
+                for name, value in zip(names, values):
+                    setattr(m, name, value)
+
+    # The reentrant variant frees each block's recomputed activations as its backward proceeds;
+    # measured on SpikeVideoFormer small (tools/benchmark_memory.py) the non-reentrant one held
+    # about as much memory in backward as no checkpointing at all.  The reentrant variant gives
+    # parameters no gradient when the input needs none (e.g. after a frozen stem), so that case
+    # uses the non-reentrant one.
+    return torch_checkpoint.checkpoint(run, x, use_reentrant=x.requires_grad)
+
+
+class BaseSpikingBackbone(BaseModule):
+    """Base of mmspike's video backbones (input ``(N, C, T, H, W)``, output a tuple of
+    ``[T, N, C_i, H_i, W_i]`` maps, one per index in ``out_indices``).
+
+    Subclasses define ``arch_zoo`` (entries with the keys of :data:`ARCH_KEYS`), build their
+    layers, and implement :meth:`stem_and_stages` (the modules of the stem and of each stage,
+    for ``frozen_stages``).  Blocks run through :meth:`run_blocks`, which applies ``with_cp``.
+
+    Args:
+        num_stages (int): the number of stages.
+        out_indices (int | Sequence[int]): stages whose output is returned (negative indices
+            count from the end); the output is always a tuple.
+        frozen_stages (int): -1 freezes nothing, 0 the stem, ``i`` the stem and stages 0..i-1
+            (OpenMMLab's convention; frozen parts stay in eval mode).
+        norm_eval (bool): keep every BatchNorm in eval mode during training (frozen statistics).
+        with_cp (bool): gradient checkpointing per block during training (see
+            :func:`checkpoint_stateful`).
+        init_cfg (dict | list, optional): mmengine init config.
+    """
+
+    arch_zoo: dict = {}
+
+    def __init__(self, num_stages: int, out_indices: Union[int, Sequence[int]],
+                 frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.num_stages = int(num_stages)
+        if isinstance(out_indices, int):
+            out_indices = (out_indices, )
+        indices = []
+        for index in out_indices:
+            if not -self.num_stages <= int(index) < self.num_stages:
+                raise ValueError(f'{type(self).__name__}: out_indices must be in '
+                                 f'[-{self.num_stages}, {self.num_stages - 1}], got {out_indices}')
+            indices.append(int(index) % self.num_stages)
+        if not indices:
+            raise ValueError(f'{type(self).__name__}: out_indices is empty')
+        self.out_indices: Tuple[int, ...] = tuple(indices)
+        if not -1 <= int(frozen_stages) <= self.num_stages:
+            raise ValueError(f'{type(self).__name__}: frozen_stages must be in '
+                             f'[-1, {self.num_stages}], got {frozen_stages}')
+        self.frozen_stages = int(frozen_stages)
+        self.norm_eval = bool(norm_eval)
+        self.with_cp = bool(with_cp)
+
+    @classmethod
+    def resolve_arch(cls, arch: Union[str, dict]) -> dict:
+        """An ``arch_zoo`` name or a dict with the keys of :data:`ARCH_KEYS` -> a checked dict
+        (tuples of length ``num_stages`` for the per-stage keys)."""
+        name = cls.__name__
+        if isinstance(arch, str):
+            if arch not in cls.arch_zoo:
+                raise ValueError(f'{name}: unknown arch {arch!r}; expected one of '
+                                 f'{sorted(cls.arch_zoo)} or a dict with keys {ARCH_KEYS}')
+            arch = cls.arch_zoo[arch]
+        if not isinstance(arch, dict):
+            raise TypeError(f'{name}: arch must be a name or a dict, got {type(arch).__name__}')
+        unknown = set(arch) - set(ARCH_KEYS)
+        missing = {'embed_dims', 'depths'} - set(arch)
+        if unknown or missing:
+            raise ValueError(f'{name}: arch dict must have keys {ARCH_KEYS} (num_heads and '
+                             f'mlp_ratio optional); missing {sorted(missing)}, unknown '
+                             f'{sorted(unknown)}')
+        resolved = dict(arch)
+        for key in ('embed_dims', 'depths', 'num_heads'):
+            if key in resolved:
+                resolved[key] = tuple(int(v) for v in resolved[key])
+        return resolved
+
+    def stem_and_stages(self):
+        """``[stem modules, stage 0 modules, stage 1 modules, ...]`` for ``frozen_stages``."""
+        raise NotImplementedError
+
+    def _freeze_stages(self):
+        for modules in self.stem_and_stages()[:self.frozen_stages + 1]:
+            for module in modules:
+                module.eval()
+                for param in module.parameters():
+                    param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.frozen_stages >= 0:
+            self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    def run_blocks(self, blocks: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Run the blocks of a stage in order, checkpointed one by one when ``with_cp``."""
+        for block in blocks:
+            if self.with_cp and self.training and torch.is_grad_enabled():
+                x = checkpoint_stateful(block, x)
+            else:
+                x = block(x)
+        return x
+
+    def to_time_major(self, x: torch.Tensor) -> torch.Tensor:
+        """Reset every neuron, then ``(N, C, T, H, W)`` -> ``[T, N, C, H, W]``."""
+        reset_neurons(self)
+        return x.permute(2, 0, 1, 3, 4).contiguous()
