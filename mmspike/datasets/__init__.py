@@ -1,7 +1,13 @@
-"""Datasets shipped with mmspike.
+"""Datasets shipped with mmspike (generators; no task codebase imported).
 
-:mod:`mmspike.datasets.motion_clips` generates the embedded demo dataset (imported lazily: it
-needs OpenCV, not torch); :class:`ShuffleFrames` is the frame-order control transform.
+Embedded, generated datasets (imported lazily: they need OpenCV, not torch):
+
+* ``motion_clips`` (:mod:`mmspike.datasets.motion_clips`): the action-recognition demo dataset,
+  MP4s with MMAction2 annotation lists;
+* ``pose_clips`` (:mod:`mmspike.datasets.pose_clips`): 3D human pose video in the on-disk layout
+  of MMHPSD.
+
+:class:`ShuffleFrames` is the frame-order control transform.
 """
 import os
 import os.path as osp
@@ -12,8 +18,13 @@ from .transforms import ShuffleFrames
 __all__ = ['prepare_embedded_dataset', 'ShuffleFrames']
 
 
+GENERATORS = ('motion_clips', 'pose_clips')
+
+
 def prepare_embedded_dataset(cfg, timeout_s=600):
-    """Generate the embedded dataset a config names in ``embedded_dataset`` (idempotent).
+    """Generate the embedded dataset a config names in ``embedded_dataset`` (idempotent):
+    ``dict(root=..., generator='motion_clips' | 'pose_clips', **arguments of its
+    write_dataset)``; ``generator`` defaults to ``'motion_clips'``.
 
     Under a distributed launch only local rank 0 writes; the other ranks wait for its
     ``meta.json``.  Does nothing for configs without ``embedded_dataset``.
@@ -23,9 +34,14 @@ def prepare_embedded_dataset(cfg, timeout_s=600):
         return None
     spec = dict(spec)
     root = spec.pop('root')
+    generator = spec.pop('generator', 'motion_clips')
+    if generator not in GENERATORS:
+        raise ValueError(f'embedded_dataset.generator must be one of {GENERATORS}, got '
+                         f'{generator!r}')
     if int(os.environ.get('LOCAL_RANK', '0')) == 0:
-        from .motion_clips import write_dataset
-        return write_dataset(root, **spec)
+        import importlib
+        module = importlib.import_module(f'{__name__}.{generator}')
+        return module.write_dataset(root, **spec)
     deadline = time.time() + timeout_s
     while not osp.isfile(osp.join(root, 'meta.json')):
         if time.time() > deadline:

@@ -10,7 +10,7 @@ clip the object performs exactly one constant-velocity motion, which is its clas
 ``fade_*``: the object's opacity ramps up (from 0.1-0.2 to 0.9-1.0) or down over the clip; the
 objects of all other classes are opaque.  (Earlier versions had objects spinning in place, then
 orbiting a pivot, clockwise vs counter-clockwise; the small demo SVFormer could not tell those
-directions apart at 64 x 64, see the README.)
+directions apart at 64 x 64, see docs/history.md.)
 
 The classes come in four pairs that are each other's time reversal (``REVERSED_CLASS``).  Every
 clip is generated from five latent straight-line paths: x, y, orientation, log-radius and
@@ -35,14 +35,14 @@ before the deep-learning stack is installed.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .staging import read_meta, staged_directory
 
 GENERATOR_NAME = 'mmspike.motion_clips'
 GENERATOR_VERSION = 3
@@ -406,13 +406,6 @@ def _validate_write_args(seed, per_class, num_frames, size, fps) -> None:
         raise ValueError(f'fps must be a positive number, got {fps!r}')
 
 
-def _read_meta(root: Path) -> dict | None:
-    try:
-        return json.loads((root / 'meta.json').read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _dataset_is_complete(root: Path) -> bool:
     if not (root / 'classes.txt').is_file():
         return False
@@ -456,36 +449,6 @@ def _write_split(staging: Path, split: str, meta: dict) -> None:
     print(f'[motion_clips] {split}: {len(lines)} clips in {elapsed:.1f} s', flush=True)
 
 
-def _check_replaceable(root: Path) -> None:
-    """Refuse to delete a directory that this generator did not write."""
-    if not root.exists():
-        return
-    if not root.is_dir():
-        raise FileExistsError(f'{root} exists and is not a directory')
-    meta = _read_meta(root)
-    ours = meta is not None and meta.get('generator') == GENERATOR_NAME
-    if not ours and any(root.iterdir()):
-        raise FileExistsError(f'{root} is not empty and has no motion-clips meta.json; '
-                              f'refusing to replace it')
-
-
-def _swap_into_place(staging: Path, root: Path) -> None:
-    # A non-empty directory cannot be renamed over another, so the old one steps aside first;
-    # root is at all times either the old complete dataset, absent, or the new complete one.
-    if not root.exists():
-        os.rename(staging, root)
-        return
-    retired = root.with_name(f'{root.name}.old-{os.getpid()}')
-    shutil.rmtree(retired, ignore_errors=True)
-    os.rename(root, retired)
-    try:
-        os.rename(staging, root)
-    except OSError:
-        os.rename(retired, root)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
-
-
 def write_dataset(root, train_per_class: int = 40, val_per_class: int = 10,
                   test_per_class: int = 20, num_frames: int = 16, size: int = 64,
                   seed: int = 0, fps: float = 8) -> dict:
@@ -506,24 +469,15 @@ def write_dataset(root, train_per_class: int = 40, val_per_class: int = 10,
     meta = _full_meta(_requested_meta(int(seed), {k: int(v) for k, v in per_class.items()},
                                       int(num_frames), int(size), fps))
 
-    if _read_meta(root) == meta and _dataset_is_complete(root):
+    if read_meta(root) == meta and _dataset_is_complete(root):
         print(f'[motion_clips] reusing {root} (meta.json matches)', flush=True)
         return meta
-    _check_replaceable(root)
-
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = root.with_name(f'{root.name}.tmp-{os.getpid()}')
-    shutil.rmtree(staging, ignore_errors=True)
     started = time.perf_counter()
-    try:
-        staging.mkdir()
+    with staged_directory(root, GENERATOR_NAME, 'motion-clips') as staging:
         for split in SPLITS:
             _write_split(staging, split, meta)
         (staging / 'classes.txt').write_text('\n'.join(CLASSES) + '\n')
         (staging / 'meta.json').write_text(json.dumps(meta, indent=2) + '\n')
-        _swap_into_place(staging, root)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     total = sum(meta['counts'].values())
     print(f'[motion_clips] wrote {total} clips to {root} in '
           f'{time.perf_counter() - started:.1f} s', flush=True)
