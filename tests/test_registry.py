@@ -69,3 +69,20 @@ def test_action_heads_live_in_mmaction_and_subclass_its_base_head():
     with DefaultScope.overwrite_default_scope('mmpose'):
         with pytest.raises(KeyError, match='SpikingClsHead'):
             POSE_MODELS.build(dict(type='SpikingClsHead', num_classes=3, in_channels=8))
+
+
+def test_pose_adapter_registers_its_dataset_transforms_and_metric_in_mmpose():
+    import mmspike.pose  # noqa: F401
+    from mmpose.registry import DATASETS, METRICS, TRANSFORMS
+
+    from mmspike.datasets.pose import LoadClipFrames, MMHPSDClipDataset, PackClipPoseInputs
+    from mmspike.evaluation.pose import VideoPose3DMetric
+    assert DATASETS.get('MMHPSDClipDataset') is MMHPSDClipDataset
+    assert TRANSFORMS.get('LoadClipFrames') is LoadClipFrames
+    assert TRANSFORMS.get('PackClipPoseInputs') is PackClipPoseInputs
+    assert METRICS.get('VideoPose3DMetric') is VideoPose3DMetric
+    # pose parts stay out of the other codebases' registries
+    from mmaction.registry import METRICS as ACTION_METRICS
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        with pytest.raises(KeyError, match='VideoPose3DMetric'):
+            ACTION_METRICS.build(dict(type='VideoPose3DMetric'))

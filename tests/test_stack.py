@@ -26,12 +26,13 @@ def test_mmcv_ops_are_compiled():
 
 
 def test_importing_mmspike_imports_no_task_codebase():
-    """The core imports no task codebase; the action adapter imports MMAction2 (which itself
-    imports MMDetection for its detection-based heads) and neither MMPose nor MMSegmentation."""
+    """The core imports no task codebase; each adapter imports its own codebase and no other
+    task's (MMAction2 itself imports MMDetection for its detection-based heads)."""
     code = ('import sys, {module}; '
             'print(sorted({{m.split(".")[0] for m in sys.modules}} & '
             '{{"mmaction", "mmpose", "mmseg", "mmdet"}}))')
-    for module, expected in (('mmspike', '[]'), ('mmspike.action', "['mmaction', 'mmdet']")):
+    for module, expected in (('mmspike', '[]'), ('mmspike.action', "['mmaction', 'mmdet']"),
+                             ('mmspike.pose', "['mmpose']")):
         out = subprocess.run([sys.executable, '-c', code.format(module=module)], check=True,
                              capture_output=True, text=True).stdout.strip().splitlines()[-1]
         assert out == expected, (module, out)

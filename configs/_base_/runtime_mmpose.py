@@ -1,7 +1,7 @@
-# Runtime of MMPose configs: mmpose scope and its visualizer.  The pose adapter (estimator,
-# heads, datasets, metrics) is not written yet; configs add it to custom_imports when it is.
+# Runtime of MMPose configs: mmpose scope, its visualizer, and mmspike's pose adapter (MMHPSD
+# clip dataset and transforms, the video 3D pose metric, registered in mmpose's registries).
 _base_ = ['default_runtime.py']
 default_scope = 'mmpose'
-custom_imports = dict(imports=['mmspike'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmspike', 'mmspike.pose'], allow_failed_imports=False)
 visualizer = dict(type='PoseLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')],
                   name='visualizer')

@@ -1,0 +1,291 @@
+"""MMHPSD as clips of RGB/grayscale frames with 3D pose targets, for MMPose.
+
+On-disk layout (the real MMHPSD's, which :func:`mmspike.datasets.pose_clips.write_dataset` also
+writes)::
+
+    data_root/mmhpsd_grayscale_img/<action>/imgs/fullpic<idx:04d>.jpg
+    data_root/mmhpsd_events/<action>/poses/pose_<idx:04d>.npz     (joints3d [24, 3], metres)
+
+Actions are named ``subjectXX_groupY_timeZ``; subjects 1, 2 and 7 are the test split, all
+others the training split.  Directories whose names do not follow that pattern are ignored.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import re
+import warnings
+from typing import Callable, List, Optional, Sequence, Union
+
+import numpy as np
+from mmengine.dataset import BaseDataset
+from mmpose.registry import DATASETS
+
+from ..pose_clips import (NUM_JOINTS, SMPL_FLIP_INDEX, SMPL_JOINT_NAMES, SMPL_PARENTS,
+                          TEST_SUBJECTS, parse_action_name)
+
+FRAME_DIR = 'mmhpsd_grayscale_img'
+POSE_DIR = 'mmhpsd_events'
+_FRAME_RE = re.compile(r'^fullpic(\d+)\.jpg$')
+_POSE_RE = re.compile(r'^pose_(\d+)\.npz$')
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f'{name} must be a positive integer, got {value!r}')
+    return int(value)
+
+
+def _frame_file(root, action, idx):
+    return osp.join(root, FRAME_DIR, action, 'imgs', f'fullpic{idx:04d}.jpg')
+
+
+def _pose_file(root, action, idx):
+    return osp.join(root, POSE_DIR, action, 'poses', f'pose_{idx:04d}.npz')
+
+
+def _indices(directory, pattern):
+    """{index: file name} of the files in ``directory`` matching ``pattern`` ({} if absent)."""
+    if not osp.isdir(directory):
+        return {}
+    found = {}
+    for name in os.listdir(directory):
+        match = pattern.match(name)
+        if match:
+            found[int(match[1])] = name
+    return found
+
+
+def _load_joints3d(path):
+    try:
+        with np.load(path, allow_pickle=False) as pose:
+            keys = sorted(pose.files)
+            joints = np.asarray(pose['joints3d']) if 'joints3d' in keys else None
+    except Exception as error:  # not an npz: numpy and zipfile raise many types
+        raise ValueError(f'cannot read pose file {path}: {error}') from error
+    if joints is None:
+        raise ValueError(f'pose file {path} has no "joints3d" array (keys: {keys})')
+    if joints.shape != (NUM_JOINTS, 3):
+        raise ValueError(f'pose file {path}: joints3d must have shape ({NUM_JOINTS}, 3), '
+                         f'got {joints.shape}')
+    return joints.astype(np.float32)
+
+
+def _skeleton_links():
+    return [(parent, child) for child, parent in enumerate(SMPL_PARENTS) if parent >= 0]
+
+
+@DATASETS.register_module()
+class MMHPSDClipDataset(BaseDataset):
+    """MMHPSD video clips with per-frame 3D joints (SMPL's 24 joints, camera frame, metres).
+
+    Every action (sequence) is cut into clips of ``clip_len`` frames, taken every ``gap``-th
+    frame; clip starts are ``stride`` frames apart.  Frames are counted as positions in the
+    sorted list of the action's frame indices (found from its pose files), so a clip holds the
+    frames at positions ``s, s + gap, ..., s + (clip_len - 1) * gap`` and needs
+    ``(clip_len - 1) * gap + 1`` frames.  The default stride, ``clip_len * gap``, makes
+    consecutive clips continue the same ``gap`` spacing without overlap.
+
+    Args:
+        data_root (str): the dataset root (holding ``mmhpsd_grayscale_img`` and
+            ``mmhpsd_events``).
+        split (str): ``'train'`` (every subject but 1, 2, 7) or ``'test'`` (subjects 1, 2, 7).
+            Ignored when ``subjects`` is given.
+        subjects (Sequence[int], optional): load exactly these subjects instead of a split.
+        clip_len (int): frames per clip (T). Defaults to 8.
+        gap (int): spacing of the clip's frames. Defaults to 2 (the authors' test setting).
+        stride (int, optional): distance between clip starts. Defaults to ``clip_len * gap``.
+        root_joints (Sequence[int]): joints whose mean is the root (pelvis); targets are
+            relative to it. Defaults to ``(1, 2)``, the hips, as MMHPSD's PEL-MPJPE.
+        compute_mean_pose (bool): put ``mean_pose`` in the metainfo (see below).
+            Defaults to True.
+        metainfo, pipeline, test_mode, serialize_data, lazy_init, max_refetch, indices,
+        filter_cfg: as :class:`mmengine.dataset.BaseDataset`.
+
+    Metainfo: ``dataset_name``, ``num_keypoints``, ``joint_names``, ``parents``,
+    ``keypoint_id2name``, ``keypoint_name2id``, ``skeleton_links`` (parent, child),
+    ``flip_indices``, ``root_joints``, ``clip_len``, ``gap``, ``stride``, ``subjects`` (those
+    loaded) and ``mean_pose``: the mean root-relative pose [24, 3] (float32, metres) over all
+    frames of all *training* subjects' actions found under ``data_root``, whatever split or
+    subjects this dataset loads (so a test-split dataset can report a mean-pose baseline without
+    looking at test poses).  It is ``None``, with a warning, when no training action is present,
+    and it is set when the data list is loaded (after ``full_init`` with ``lazy_init=True``).
+
+    Each data_info holds ``img_paths`` (T str), ``frame_ids`` (T int, the file indices),
+    ``action``, ``subject`` (int), ``clip_len``, ``gap``, ``joints3d`` [T, 24, 3] absolute,
+    ``lifting_target`` [T, 24, 3] root-relative, ``lifting_target_root`` [T, 1, 3] and
+    ``lifting_target_visible`` [T, 24] (ones), all float32.
+
+    Errors: ``FileNotFoundError`` for a missing ``data_root``, a split with no actions, or a
+    frame whose image or pose file is missing; ``ValueError`` for bad arguments, a pose file
+    without a [24, 3] ``joints3d``, or when no action is long enough for one clip (actions that
+    are too short are skipped with a warning if others are long enough).
+    """
+
+    METAINFO = dict(
+        dataset_name='mmhpsd',
+        num_keypoints=NUM_JOINTS,
+        joint_names=list(SMPL_JOINT_NAMES),
+        parents=list(SMPL_PARENTS),
+        keypoint_id2name=dict(enumerate(SMPL_JOINT_NAMES)),
+        keypoint_name2id={name: i for i, name in enumerate(SMPL_JOINT_NAMES)},
+        skeleton_links=_skeleton_links(),
+        flip_indices=list(SMPL_FLIP_INDEX),
+    )
+
+    def __init__(self,
+                 data_root: str = '',
+                 split: Optional[str] = 'train',
+                 subjects: Optional[Sequence[int]] = None,
+                 clip_len: int = 8,
+                 gap: int = 2,
+                 stride: Optional[int] = None,
+                 root_joints: Sequence[int] = (1, 2),
+                 compute_mean_pose: bool = True,
+                 metainfo: Optional[dict] = None,
+                 pipeline: List[Union[dict, Callable]] = [],
+                 test_mode: bool = False,
+                 serialize_data: bool = True,
+                 lazy_init: bool = False,
+                 max_refetch: int = 1000,
+                 indices: Optional[Union[int, Sequence[int]]] = None,
+                 filter_cfg: Optional[dict] = None):
+        self.clip_len = _positive_int('clip_len', clip_len)
+        self.gap = _positive_int('gap', gap)
+        self.stride = (self.clip_len * self.gap if stride is None
+                       else _positive_int('stride', stride))
+        if subjects is not None:
+            if isinstance(subjects, (int, str)) or not len(subjects):
+                raise ValueError(f'subjects must be a non-empty list of integers, '
+                                 f'got {subjects!r}')
+            self.subjects = sorted({_positive_int('subject', s) for s in subjects})
+        elif split in ('train', 'test'):
+            self.subjects = None  # resolved by scanning
+        else:
+            raise ValueError(f"split must be 'train' or 'test' (or give subjects), got {split!r}")
+        self.split = split if subjects is None else None
+        root_joints = tuple(root_joints)
+        if not root_joints or any(isinstance(j, bool) or not isinstance(j, (int, np.integer))
+                                  or not 0 <= j < NUM_JOINTS for j in root_joints):
+            raise ValueError(f'root_joints must be a non-empty list of joint indices in '
+                             f'[0, {NUM_JOINTS}), got {root_joints!r}')
+        self.root_joints = tuple(int(j) for j in root_joints)
+        self.compute_mean_pose = compute_mean_pose
+        if not data_root or not osp.isdir(data_root):
+            raise FileNotFoundError(f'MMHPSD data_root {data_root!r} is not a directory')
+        super().__init__(ann_file='', metainfo=metainfo, data_root=data_root,
+                         data_prefix=dict(), filter_cfg=filter_cfg, indices=indices,
+                         serialize_data=serialize_data, pipeline=pipeline,
+                         test_mode=test_mode, lazy_init=lazy_init, max_refetch=max_refetch)
+
+    # ------------------------------------------------------------------------------------
+    def _actions(self):
+        """{action: subject} of every well-named action directory under data_root."""
+        names = set()
+        for top, leaf in ((FRAME_DIR, 'imgs'), (POSE_DIR, 'poses')):
+            base = osp.join(self.data_root, top)
+            if osp.isdir(base):
+                names.update(n for n in os.listdir(base) if osp.isdir(osp.join(base, n, leaf)))
+        actions = {}
+        for name in sorted(names):
+            try:
+                actions[name] = parse_action_name(name)[0]
+            except ValueError:
+                continue
+        return actions
+
+    def _selected(self, subject):
+        if self.subjects is not None:
+            return subject in self.subjects
+        return (subject in TEST_SUBJECTS) == (self.split == 'test')
+
+    def _action_poses(self, action, check_images=True):
+        """Sorted frame indices of ``action`` and their joints3d [N, 24, 3] float32."""
+        root = self.data_root
+        poses = _indices(osp.join(root, POSE_DIR, action, 'poses'), _POSE_RE)
+        if check_images:
+            images = _indices(osp.join(root, FRAME_DIR, action, 'imgs'), _FRAME_RE)
+            for idx in sorted(set(images) - set(poses)):
+                raise FileNotFoundError(f'frame {_frame_file(root, action, idx)} has no pose '
+                                        f'file: expected {_pose_file(root, action, idx)}')
+            for idx in sorted(set(poses) - set(images)):
+                raise FileNotFoundError(f'pose file {_pose_file(root, action, idx)} has no '
+                                        f'frame: expected {_frame_file(root, action, idx)}')
+        ids = sorted(poses)
+        joints = np.stack([_load_joints3d(_pose_file(root, action, i)) for i in ids]) \
+            if ids else np.zeros((0, NUM_JOINTS, 3), np.float32)
+        return ids, joints
+
+    def _root(self, joints):
+        return joints[..., list(self.root_joints), :].mean(axis=-2, keepdims=True)
+
+    def load_data_list(self) -> List[dict]:
+        actions = self._actions()
+        selected = {a: s for a, s in actions.items() if self._selected(s)}
+        what = (f'subjects {self.subjects}' if self.subjects is not None
+                else f'the {self.split} split')
+        if not selected:
+            raise FileNotFoundError(
+                f'no MMHPSD actions for {what} under {self.data_root!r} (looked for '
+                f'{FRAME_DIR}/subjectXX_groupY_timeZ/imgs and {POSE_DIR}/.../poses; found '
+                f'actions: {sorted(actions) or "none"})')
+
+        span = (self.clip_len - 1) * self.gap + 1
+        data_list, loaded, too_short = [], {}, []
+        for action, subject in selected.items():
+            ids, joints = self._action_poses(action)
+            loaded[action] = joints
+            if len(ids) < span:
+                too_short.append(f'{action} ({len(ids)} frames)')
+                continue
+            root = self._root(joints)
+            relative = joints - root
+            for start in range(0, len(ids) - span + 1, self.stride):
+                pos = list(range(start, start + span, self.gap))
+                frame_ids = [ids[p] for p in pos]
+                data_list.append(dict(
+                    img_paths=[_frame_file(self.data_root, action, i) for i in frame_ids],
+                    frame_ids=frame_ids,
+                    action=action,
+                    subject=subject,
+                    clip_len=self.clip_len,
+                    gap=self.gap,
+                    joints3d=joints[pos].copy(),
+                    lifting_target=relative[pos].astype(np.float32),
+                    lifting_target_root=root[pos].astype(np.float32),
+                    lifting_target_visible=np.ones((self.clip_len, NUM_JOINTS), np.float32)))
+        need = (f'clip_len={self.clip_len} x gap={self.gap} needs {span} frames '
+                f'((clip_len - 1) * gap + 1)')
+        if not data_list:
+            raise ValueError(f'no action of {what} is long enough for one clip: {need}; '
+                             f'found {", ".join(too_short)}')
+        for entry in too_short:
+            warnings.warn(f'MMHPSDClipDataset: skipping action {entry}: {need}')
+
+        self._metainfo.update(root_joints=list(self.root_joints), clip_len=self.clip_len,
+                              gap=self.gap, stride=self.stride,
+                              subjects=sorted(set(selected.values())))
+        if self.compute_mean_pose:
+            self._metainfo['mean_pose'] = self._mean_pose(actions, loaded)
+        return data_list
+
+    def _mean_pose(self, actions, loaded):
+        """Mean root-relative pose [24, 3] over every frame of the training subjects' actions."""
+        train = [a for a, s in actions.items() if s not in TEST_SUBJECTS]
+        if not train:
+            warnings.warn('MMHPSDClipDataset: no training-subject actions under '
+                          f'{self.data_root!r}; metainfo mean_pose is None')
+            return None
+        total, count = np.zeros((NUM_JOINTS, 3), np.float64), 0
+        for action in train:
+            joints = loaded.get(action)
+            if joints is None:
+                joints = self._action_poses(action, check_images=False)[1]
+            joints = joints.astype(np.float64)
+            total += (joints - self._root(joints)).sum(axis=0)
+            count += len(joints)
+        if count == 0:
+            warnings.warn('MMHPSDClipDataset: training-subject actions hold no pose files; '
+                          'metainfo mean_pose is None')
+            return None
+        return (total / count).astype(np.float32)

@@ -1,0 +1,142 @@
+"""Clip transforms for 3D pose from video frames (MMPose registry)."""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmengine.structures import InstanceData
+from mmpose.registry import TRANSFORMS
+from mmpose.structures import PoseDataSample
+
+
+def _size(size) -> Optional[Tuple[int, int]]:
+    """None, int or (w, h) -> None or (w, h)."""
+    if size is None:
+        return None
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (size, size)
+    try:
+        w, h = size
+        ok = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+                 for v in (w, h))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f'size must be None, a positive int or (w, h), got {size!r}')
+    return int(w), int(h)
+
+
+@TRANSFORMS.register_module()
+class LoadClipFrames(BaseTransform):
+    """Read every frame of ``results['img_paths']`` with OpenCV.
+
+    Grayscale and colour JPEGs both become 3-channel images.  With ``size`` every frame is
+    resized to it (the same operation for all frames of the clip: area interpolation when
+    shrinking, bilinear otherwise).
+
+    Required keys: ``img_paths``.  Added keys: ``img`` (one uint8 array [T, H, W, 3]; RGB with
+    ``to_rgb``, else OpenCV's BGR), ``img_shape`` and ``ori_shape`` ((H, W) after and before
+    resizing).
+
+    Args:
+        size (int | tuple[int, int], optional): output (w, h), or one int for square frames.
+            Defaults to None (keep the size; all frames of a clip must then agree).
+        to_rgb (bool): convert BGR to RGB. Defaults to True.
+    """
+
+    def __init__(self, size: Union[int, Sequence[int], None] = None, to_rgb: bool = True):
+        self.size = _size(size)
+        self.to_rgb = to_rgb
+
+    def transform(self, results: dict) -> dict:
+        paths = results.get('img_paths')
+        if not paths:
+            raise KeyError('LoadClipFrames needs a non-empty "img_paths" list')
+        frames, ori_shape = [], None
+        for path in paths:
+            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if img is None:
+                raise OSError(f'LoadClipFrames: cannot read frame {path} (missing or corrupt)')
+            if ori_shape is None:
+                ori_shape = img.shape[:2]
+            if self.size is not None:
+                h, w = img.shape[:2]
+                shrink = self.size[0] * self.size[1] < w * h
+                img = cv2.resize(img, self.size,
+                                 interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+            elif frames and img.shape[:2] != frames[0].shape[:2]:
+                raise ValueError(f'LoadClipFrames: frame {path} is {img.shape[:2]} but the '
+                                 f'clip\'s first frame {paths[0]} is {frames[0].shape[:2]}; '
+                                 f'set size= to resize')
+            if self.to_rgb:
+                img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+            frames.append(img)
+        clip = np.stack(frames)
+        results['img'] = clip
+        results['img_shape'] = clip.shape[1:3]
+        results['ori_shape'] = tuple(ori_shape)
+        return results
+
+    def __repr__(self):
+        return f'{self.__class__.__name__}(size={self.size}, to_rgb={self.to_rgb})'
+
+
+@TRANSFORMS.register_module()
+class PackClipPoseInputs(BaseTransform):
+    """Pack a clip and its 3D pose targets for a model, like MMPose's ``PackPoseInputs``.
+
+    ``inputs``: uint8 tensor [3, T, H, W] (channels first, then time), so a batch is the
+    ``[N, C, T, H, W]`` layout of mmspike's backbones.
+
+    ``data_samples``: a :class:`mmpose.structures.PoseDataSample` whose ``gt_instances``
+    (InstanceData, numpy values as ``PackPoseInputs`` leaves them) hold ``lifting_target``
+    [T, 24, 3], ``lifting_target_visible`` [T, 24] and ``lifting_target_root`` [T, 1, 3]
+    (and ``joints3d`` [T, 24, 3] when present).  The clip's frames are the instance dimension:
+    one instance per frame, so InstanceData's length is T.  This is the layout MMPose's
+    lifting metrics read (``SimpleMPJPE`` takes ``lifting_target`` [T, K, D] and predictions
+    ``pred_instances.keypoints`` [T, K, D]).  Any ``lifting_target_label`` /
+    ``lifting_target_weight`` in the results go to ``gt_instance_labels`` as tensors, as in
+    ``PackPoseInputs``.  ``meta_keys`` present in the results become the sample's metainfo.
+
+    Required keys: ``img`` ([T, H, W, 3] array or list of HWC frames), ``lifting_target``.
+    """
+
+    instance_keys = ('lifting_target', 'lifting_target_visible', 'lifting_target_root',
+                     'joints3d')
+    label_keys = ('lifting_target_label', 'lifting_target_weight')
+
+    def __init__(self, meta_keys: Sequence[str] = (
+            'sample_idx', 'action', 'subject', 'frame_ids', 'img_paths', 'clip_len', 'gap',
+            'img_shape', 'ori_shape')):
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: dict) -> dict:
+        if 'img' not in results:
+            raise KeyError('PackClipPoseInputs needs "img": put LoadClipFrames before it')
+        img = results['img']
+        clip = np.stack(img) if isinstance(img, (list, tuple)) else np.asarray(img)
+        if clip.ndim != 4 or clip.shape[-1] != 3:
+            raise ValueError(f'PackClipPoseInputs: img must be [T, H, W, 3], got {clip.shape}')
+        inputs = torch.from_numpy(np.ascontiguousarray(clip)).permute(3, 0, 1, 2).contiguous()
+
+        data_sample = PoseDataSample()
+        gt_instances = InstanceData()
+        for key in self.instance_keys:
+            if key in results:
+                gt_instances.set_field(np.asarray(results[key]), key)
+        data_sample.gt_instances = gt_instances
+        labels = InstanceData()
+        for key in self.label_keys:
+            if key in results:
+                labels.set_field(np.asarray(results[key]), key)
+        data_sample.gt_instance_labels = labels.to_tensor()
+        meta = {k: results[k] for k in self.meta_keys if k in results}
+        meta.setdefault('clip_len', clip.shape[0])
+        data_sample.set_metainfo(meta)
+        return dict(inputs=inputs, data_samples=data_sample)
+
+    def __repr__(self):
+        return f'{self.__class__.__name__}(meta_keys={self.meta_keys})'

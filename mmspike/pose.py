@@ -1,0 +1,15 @@
+"""Task adapter for 3D human pose from video (MMPose).
+
+Importing it imports MMPose and registers, in MMPose's registries, what mmspike adds for video
+pose: the MMHPSD clip dataset and its clip transforms (:mod:`mmspike.datasets.pose`) and the
+video 3D pose metric (:mod:`mmspike.evaluation.pose`).  The pure pose errors are in the core
+(:mod:`mmspike.evaluation.functional`).  Configs:
+``custom_imports=dict(imports=['mmspike.pose'])`` (``configs/_base_/runtime_mmpose.py``).
+
+Not there yet: the video pose estimator, its head and codec, the Human3.6M loader and configs.
+"""
+import mmspike  # noqa: F401  (the core, in the root registries)
+from mmspike.datasets import pose as datasets  # noqa: F401
+from mmspike.evaluation import pose as evaluation  # noqa: F401
+
+__all__ = ['datasets', 'evaluation']
