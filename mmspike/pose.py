@@ -1,15 +1,19 @@
 """Task adapter for 3D human pose from video (MMPose).
 
 Importing it imports MMPose and registers, in MMPose's registries, what mmspike adds for video
-pose: the MMHPSD clip dataset and its clip transforms (:mod:`mmspike.datasets.pose`) and the
-video 3D pose metric (:mod:`mmspike.evaluation.pose`).  The pure pose errors are in the core
-(:mod:`mmspike.evaluation.functional`).  Configs:
+pose: the video pose estimator ``VideoPoseLifter`` (a ``PoseLifter``), its clip data
+preprocessor and the head ``SpikeTemporalRegressionHead`` (:mod:`mmspike.estimators.pose`,
+:mod:`mmspike.heads.pose`), the MMHPSD clip dataset and its clip transforms
+(:mod:`mmspike.datasets.pose`) and the video 3D pose metric (:mod:`mmspike.evaluation.pose`).
+The pure pose errors are in the core (:mod:`mmspike.evaluation.functional`).  Configs:
 ``custom_imports=dict(imports=['mmspike.pose'])`` (``configs/_base_/runtime_mmpose.py``).
 
-Not there yet: the video pose estimator, its head and codec, the Human3.6M loader and configs.
+Not there yet: the Human3.6M loader, configs and the pose demo.
 """
 import mmspike  # noqa: F401  (the core, in the root registries)
 from mmspike.datasets import pose as datasets  # noqa: F401
+from mmspike.estimators import pose as estimators  # noqa: F401
 from mmspike.evaluation import pose as evaluation  # noqa: F401
+from mmspike.heads import pose as heads  # noqa: F401
 
-__all__ = ['datasets', 'evaluation']
+__all__ = ['datasets', 'estimators', 'evaluation', 'heads']

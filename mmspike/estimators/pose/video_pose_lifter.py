@@ -1,0 +1,177 @@
+"""VideoPoseLifter: 3D pose of every frame of a video clip, from pixels (MMPose estimator)."""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Union
+
+import torch
+from mmengine.model import BaseDataPreprocessor
+from mmpose.models.pose_estimators import PoseLifter
+from mmpose.registry import MODELS
+from torch import Tensor, nn
+
+# the head must be registered whenever the estimator is
+from ...heads.pose import SpikeTemporalRegressionHead  # noqa: F401
+
+
+@MODELS.register_module()
+class ClipDataPreprocessor(BaseDataPreprocessor):
+    """Batch video clips: ``inputs`` of ``[3, T, H, W]`` (uint8 or float) -> float
+    ``[N, 3, T, H, W]`` on the model's device, normalised per channel.
+
+    MMPose's ``PoseDataPreprocessor`` (mmengine's ``ImgDataPreprocessor``) handles images
+    ``(C, H, W)`` only, hence this one.  No padding: every clip of a batch must have the same
+    shape.
+
+    Args:
+        mean (Sequence[float], optional): per-channel mean (in the inputs' range, 0-255 for
+            uint8 frames). Defaults to None (no normalisation; then ``std`` must be None too).
+        std (Sequence[float], optional): per-channel standard deviation. Defaults to None.
+        num_channels (int): channels C of every clip. Defaults to 3.
+        non_blocking (bool): as mmengine's ``BaseDataPreprocessor``. Defaults to False.
+    """
+
+    def __init__(self,
+                 mean: Optional[Sequence[float]] = None,
+                 std: Optional[Sequence[float]] = None,
+                 num_channels: int = 3,
+                 non_blocking: bool = False):
+        super().__init__(non_blocking=non_blocking)
+        name = type(self).__name__
+        if (mean is None) != (std is None):
+            raise ValueError(f'{name}: give both mean and std or neither, got mean={mean}, '
+                             f'std={std}')
+        self.num_channels = int(num_channels)
+        self._enable_normalize = mean is not None
+        if self._enable_normalize:
+            if len(mean) != self.num_channels or len(std) != self.num_channels:
+                raise ValueError(f'{name}: mean and std need {self.num_channels} values (one per '
+                                 f'channel), got {len(mean)} and {len(std)}')
+            if any(s <= 0 for s in std):
+                raise ValueError(f'{name}: std must be positive, got {list(std)}')
+            shape = (1, self.num_channels, 1, 1, 1)
+            self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(shape),
+                                 False)
+            self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(shape),
+                                 False)
+
+    def _stack(self, inputs) -> Tensor:
+        name = type(self).__name__
+        if torch.is_tensor(inputs):
+            if inputs.dim() != 5 or inputs.shape[1] != self.num_channels:
+                raise ValueError(f'{name}: a batch tensor must be [N, {self.num_channels}, T, H, '
+                                 f'W], got shape {tuple(inputs.shape)}')
+            return inputs
+        if not isinstance(inputs, (list, tuple)) or not inputs:
+            raise TypeError(f'{name}: inputs must be a non-empty list of [{self.num_channels}, '
+                            f'T, H, W] clips or an [N, C, T, H, W] tensor, got '
+                            f'{type(inputs).__name__}')
+        first = None
+        for i, clip in enumerate(inputs):
+            if not torch.is_tensor(clip) or clip.dim() != 4 or clip.shape[0] != self.num_channels:
+                shape = tuple(clip.shape) if torch.is_tensor(clip) else type(clip).__name__
+                raise ValueError(f'{name}: clip {i} must be [{self.num_channels}, T, H, W] (as '
+                                 f'PackClipPoseInputs packs it), got {shape}')
+            if first is None:
+                first = clip.shape
+            elif clip.shape != first:
+                raise ValueError(f'{name}: clip {i} has shape {tuple(clip.shape)}, clip 0 has '
+                                 f'{tuple(first)}; clips of a batch must agree (no padding)')
+        return torch.stack(list(inputs))
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        data = self.cast_data(data)
+        inputs = self._stack(data['inputs']).float()
+        if self._enable_normalize:
+            inputs = (inputs - self.mean) / self.std
+        return dict(inputs=inputs, data_samples=data.get('data_samples'))
+
+
+@MODELS.register_module()
+class VideoPoseLifter(PoseLifter):
+    """3D pose of every frame of a clip: spiking video backbone -> (neck) -> head.
+
+    MMPose's ``PoseLifter`` lifts 2D keypoint sequences; this one takes the pixels,
+    ``inputs`` ``(N, 3, T, H, W)`` float (from :class:`ClipDataPreprocessor`), and predicts
+    ``T`` instances per sample (one per frame): ``pred_instances.keypoints`` ``[T, J, 3]``, the
+    layout of the samples' ``gt_instances.lifting_target`` that
+    :class:`~mmspike.evaluation.pose.VideoPose3DMetric` reads.
+
+    Args:
+        backbone (dict): a video backbone returning ``[T, N, C, H, W]`` maps (SpikeVideoFormer,
+            SVFormer, ...).
+        neck (dict, optional): applied to the backbone's tuple; the head must accept its output.
+        head (dict): e.g. ``dict(type='SpikeTemporalRegressionHead', in_channels=96)``.
+        train_cfg (dict, optional): passed to the head's ``loss``.
+        test_cfg (dict, optional): passed to the head's ``predict``; ``flip_test`` must be
+            False (flipping clips is not supported); ``output_keypoint_indices`` works as in
+            ``PoseLifter``.
+        data_preprocessor (dict, optional): defaults to ``dict(type='ClipDataPreprocessor')``
+            (no normalisation); built from ``mmpose.registry.MODELS``.
+        init_cfg, metainfo: as ``PoseLifter``.
+
+    The trajectory model and semi-supervised loss of ``PoseLifter`` are not supported.
+    ``causal`` is the backbone's ``causal`` attribute, False when it has none.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: Optional[dict] = None,
+                 head: Optional[dict] = None,
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 data_preprocessor: Union[dict, nn.Module, None] = None,
+                 init_cfg: Optional[dict] = None,
+                 metainfo: Optional[dict] = None):
+        self._check_test_cfg(test_cfg)
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='ClipDataPreprocessor')
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(backbone=backbone, neck=neck, head=head, train_cfg=train_cfg,
+                         test_cfg=test_cfg, data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg, metainfo=metainfo)
+
+    @staticmethod
+    def _check_test_cfg(test_cfg):
+        if test_cfg and test_cfg.get('flip_test', False):
+            raise ValueError('VideoPoseLifter does not support test_cfg flip_test=True '
+                             '(flip-testing video clips is not implemented); set it to False')
+
+    @property
+    def causal(self) -> bool:
+        return bool(getattr(self.backbone, 'causal', False))
+
+    def _check_inputs(self, inputs: Tensor) -> None:
+        if not torch.is_tensor(inputs) or inputs.dim() != 5:
+            shape = tuple(inputs.shape) if torch.is_tensor(inputs) else type(inputs).__name__
+            raise ValueError(f'VideoPoseLifter expects inputs (N, C, T, H, W) (clips from '
+                             f'ClipDataPreprocessor), got {shape}')
+
+    def extract_feat(self, inputs: Tensor):
+        self._check_inputs(inputs)
+        feats = self.backbone(inputs)
+        if self.with_neck:
+            feats = self.neck(feats)
+        return feats
+
+    def loss(self, inputs: Tensor, data_samples: List) -> dict:
+        if not self.with_head:
+            raise RuntimeError('VideoPoseLifter needs a head to compute losses')
+        feats = self.extract_feat(inputs)
+        return self.head.loss(feats, data_samples, train_cfg=self.train_cfg)
+
+    def predict(self, inputs: Tensor, data_samples: List) -> List:
+        if not self.with_head:
+            raise RuntimeError('VideoPoseLifter needs a head to predict')
+        self._check_test_cfg(self.test_cfg)
+        feats = self.extract_feat(inputs)
+        preds = self.head.predict(feats, data_samples, test_cfg=self.test_cfg)
+        pred_fields = None
+        if isinstance(preds, tuple):
+            preds, pred_fields = preds
+        if len(preds) != len(data_samples):
+            raise RuntimeError(f'the head returned {len(preds)} predictions for '
+                               f'{len(data_samples)} data samples')
+        # PoseLifter's version sets pred_instances (T instances here) per sample and applies
+        # output_keypoint_indices on the joint axis, which is axis 1 of [T, J, 3] too.
+        return self.add_pred_to_datasample(preds, pred_fields, None, None, data_samples)

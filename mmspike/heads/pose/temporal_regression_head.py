@@ -1,0 +1,178 @@
+"""Per-time-step 3D joint regression from a spiking video backbone (MMPose head)."""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.structures import InstanceData
+from mmpose.models.heads.base_head import BaseHead
+from mmpose.registry import MODELS
+from torch import nn
+
+LOSS_TYPES = ('L1', 'MSE')
+
+
+def _last_map(feats: Union[torch.Tensor, Sequence[torch.Tensor]], name: str) -> torch.Tensor:
+    if isinstance(feats, (tuple, list)):
+        if not feats:
+            raise ValueError(f'{name} got an empty tuple of feature maps')
+        feats = feats[-1]
+    if not torch.is_tensor(feats):
+        raise TypeError(f'{name} expects a tensor or a tuple of [T, N, C, H, W] maps, got '
+                        f'{type(feats).__name__}')
+    return feats
+
+
+def _as_tensor(value, like: torch.Tensor) -> torch.Tensor:
+    if not torch.is_tensor(value):
+        value = torch.from_numpy(np.asarray(value))
+    return value.to(device=like.device, dtype=like.dtype)
+
+
+@MODELS.register_module()
+class SpikeTemporalRegressionHead(BaseHead):
+    """Regress root-relative 3D joints for every time step of a clip.
+
+    ``[T, N, C, H, W]`` (the last map of the backbone's or neck's tuple) -> average over H, W ->
+    per-step features ``[T, N, C]`` -> ``Linear(C, J * 3)`` shared over the time steps ->
+    ``[N, T, J, 3]``, root-relative joints in the targets' unit (metres for MMHPSD).  The head is
+    real-valued (no neuron) and has no state.
+
+    Causality: the output of step ``t`` depends only on the features of step ``t``, so the
+    whole model is causal exactly when the backbone is (a backbone whose attention mixes time
+    steps, e.g. SpikeVideoFormer's ``'joint'`` attention, is not).
+
+    Args:
+        in_channels (int): channels ``C`` of the input map.
+        num_joints (int): joints ``J``. Defaults to 24 (SMPL, MMHPSD).
+        loss (dict): ``dict(type='L1' | 'MSE', loss_weight=1.0)``: the per-coordinate joint
+            error averaged over visible joints (``lifting_target_visible`` > 0).
+            Defaults to ``dict(type='L1')``.
+        velocity_weight (float): weight of the velocity loss, the L1 error of the
+            frame-to-frame differences (prediction vs target) averaged over joint pairs visible
+            in both frames; 0 to drop it (it is still reported, as 0). Defaults to 1.0.
+        unit_scale (float): factor from the targets' unit to the logged ``mpjpe`` (m -> mm).
+            Defaults to 1000.
+        init_cfg (dict, optional): defaults to a normal init of the Linear (std 0.001, bias 0).
+
+    Losses (``loss``): ``loss_pose``, ``loss_velocity`` and ``mpjpe`` (no gradient, mean
+    per-joint position error over visible joints, times ``unit_scale``).  Targets come from
+    each data sample's ``gt_instances.lifting_target`` ``[T, J, 3]`` and, if present,
+    ``gt_instances.lifting_target_visible`` ``[T, J]`` (or ``[T, J, 1]``).
+
+    Predictions (``predict``): one :class:`InstanceData` per sample with ``keypoints``
+    ``[T, J, 3]`` and ``keypoint_scores`` ``[T, J]`` (ones), NumPy float32: the clip's frames are
+    the instances, the layout of the data samples' ``gt_instances``.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 num_joints: int = 24,
+                 loss: dict = dict(type='L1'),
+                 velocity_weight: float = 1.0,
+                 unit_scale: float = 1000.0,
+                 init_cfg: Optional[dict] = dict(type='Normal', layer='Linear', std=0.001,
+                                                 bias=0.0)):
+        super().__init__(init_cfg=init_cfg)
+        for name, value in (('in_channels', in_channels), ('num_joints', num_joints)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f'{type(self).__name__}: {name} must be a positive integer, '
+                                 f'got {value!r}')
+        if not isinstance(loss, dict) or loss.get('type') not in LOSS_TYPES:
+            raise ValueError(f'{type(self).__name__}: loss must be dict(type=...) with type in '
+                             f'{LOSS_TYPES}, got {loss!r}')
+        unknown = set(loss) - {'type', 'loss_weight'}
+        if unknown:
+            raise ValueError(f'{type(self).__name__}: unknown loss keys {sorted(unknown)}')
+        if velocity_weight < 0:
+            raise ValueError(f'velocity_weight must be >= 0, got {velocity_weight}')
+        self.in_channels = int(in_channels)
+        self.num_joints = int(num_joints)
+        self.loss_type = loss['type']
+        self.loss_weight = float(loss.get('loss_weight', 1.0))
+        self.velocity_weight = float(velocity_weight)
+        self.unit_scale = float(unit_scale)
+        self.fc = nn.Linear(self.in_channels, self.num_joints * 3)
+
+    # ------------------------------------------------------------------------------------
+    def forward(self, feats: Union[torch.Tensor, Tuple[torch.Tensor, ...]]) -> torch.Tensor:
+        """Tuple of ``[T, N, C, H, W]`` maps (or one map) -> ``[N, T, J, 3]``."""
+        name = type(self).__name__
+        x = _last_map(feats, name)
+        if x.dim() != 5 or x.shape[2] != self.in_channels:
+            raise ValueError(f'{name} expects [T, N, C={self.in_channels}, H, W] maps (the '
+                             f"backbone's layout, not a TemporalNeck output), got shape "
+                             f'{tuple(x.shape)}')
+        steps, batch = x.shape[:2]
+        x = self.fc(x.mean(dim=(3, 4)))                     # [T, N, J*3], step by step
+        return x.view(steps, batch, self.num_joints, 3).transpose(0, 1)
+
+    # ------------------------------------------------------------------------------------
+    def _targets(self, batch_data_samples, pred: torch.Tensor):
+        """``lifting_target`` [N, T, J, 3] and visibility [N, T, J] of the batch."""
+        name = type(self).__name__
+        if batch_data_samples is None or len(batch_data_samples) != pred.shape[0]:
+            got = None if batch_data_samples is None else len(batch_data_samples)
+            raise ValueError(f'{name}: got {got} data samples for a batch of {pred.shape[0]}')
+        shape = tuple(pred.shape[1:])
+        targets, weights = [], []
+        for i, sample in enumerate(batch_data_samples):
+            gt = sample.gt_instances
+            if 'lifting_target' not in gt:
+                raise KeyError(f'{name}: data sample {i} has no gt_instances.lifting_target '
+                               f'(keys: {sorted(gt.keys())})')
+            target = _as_tensor(gt.lifting_target, pred)
+            if tuple(target.shape) != shape:
+                raise ValueError(f'{name}: data sample {i} has lifting_target of shape '
+                                 f'{tuple(target.shape)}, expected [T, J, 3] = {list(shape)} '
+                                 f'(T from the input clip, J = num_joints)')
+            if 'lifting_target_visible' in gt:
+                visible = _as_tensor(gt.lifting_target_visible, pred)
+                if visible.dim() == 3 and visible.shape[-1] == 1:
+                    visible = visible[..., 0]
+                if tuple(visible.shape) != shape[:2]:
+                    raise ValueError(f'{name}: data sample {i} has lifting_target_visible of '
+                                     f'shape {tuple(visible.shape)}, expected [T, J] = '
+                                     f'{list(shape[:2])}')
+            else:
+                visible = pred.new_ones(shape[:2])
+            targets.append(target)
+            weights.append((visible > 0).to(pred.dtype))
+        return torch.stack(targets), torch.stack(weights)
+
+    @staticmethod
+    def _weighted_mean(error: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """Mean of ``error`` [..., J, 3] over coordinates of joints with ``weight`` [..., J]."""
+        total = (error * weight.unsqueeze(-1)).sum()
+        return total / (weight.sum() * error.shape[-1]).clamp(min=1)
+
+    def compute_losses(self, pred: torch.Tensor, target: torch.Tensor,
+                       weight: torch.Tensor) -> dict:
+        """Losses of a prediction ``[N, T, J, 3]`` against ``target`` with ``weight`` [N, T, J]."""
+        diff = pred - target
+        error = diff.abs() if self.loss_type == 'L1' else diff.pow(2)
+        loss_pose = self.loss_weight * self._weighted_mean(error, weight)
+        if pred.shape[1] > 1:
+            vel = (pred[:, 1:] - pred[:, :-1]) - (target[:, 1:] - target[:, :-1])
+            loss_velocity = self._weighted_mean(vel.abs(), weight[:, 1:] * weight[:, :-1])
+        else:
+            loss_velocity = pred.sum() * 0
+        loss_velocity = self.velocity_weight * loss_velocity
+        with torch.no_grad():
+            dist = diff.detach().norm(dim=-1)
+            mpjpe = (dist * weight).sum() / weight.sum().clamp(min=1) * self.unit_scale
+        return dict(loss_pose=loss_pose, loss_velocity=loss_velocity, mpjpe=mpjpe)
+
+    def loss(self, feats, batch_data_samples, train_cfg: Optional[dict] = {}) -> dict:
+        pred = self.forward(feats)
+        target, weight = self._targets(batch_data_samples, pred)
+        return self.compute_losses(pred, target, weight)
+
+    def predict(self, feats, batch_data_samples=None, test_cfg: Optional[dict] = {}):
+        pred = self.forward(feats).detach().float().cpu().numpy()
+        preds = []
+        for clip in pred:
+            preds.append(InstanceData(keypoints=clip.astype(np.float32),
+                                      keypoint_scores=np.ones(clip.shape[:2], np.float32)))
+        return preds
