@@ -8,7 +8,9 @@ preprocessor and the head ``SpikeTemporalRegressionHead`` (:mod:`mmspike.estimat
 The pure pose errors are in the core (:mod:`mmspike.evaluation.functional`).  Configs:
 ``custom_imports=dict(imports=['mmspike.pose'])`` (``configs/_base_/runtime_mmpose.py``).
 
-Not there yet: the Human3.6M loader, configs and the pose demo.
+Configs: ``configs/spikevideoformer_pose_mmhpsd.py`` (T = 32) and
+``configs/spikevideoformer_pose_demo.py`` (embedded data; not measured yet).  Not there yet: the
+Human3.6M loader and a measured pose demo.
 """
 import mmspike  # noqa: F401  (the core, in the root registries)
 from mmspike.datasets import pose as datasets  # noqa: F401

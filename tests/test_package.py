@@ -73,12 +73,13 @@ def test_model_index_lists_every_config_with_its_parameter_count():
     shipped = {osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, 'configs', '*.py'))}
     shipped.discard('configs/spiking_convnet_c3d-zoo_ucf101.py')  # inherits the MMAction2 zoo
     assert listed == shipped
-    from mmaction.registry import MODELS
+    import importlib
     for model in models:
         expected = model.get('Metadata', {}).get('Parameters')
         if expected is None:
             continue
-        cfg = Config.fromfile(osp.join(REPO, model['Config']))
-        with DefaultScope.overwrite_default_scope('mmaction'):
-            built = MODELS.build(cfg.model)
+        cfg = Config.fromfile(osp.join(REPO, model['Config']))  # imports its custom_imports
+        registry = importlib.import_module(f'{cfg.default_scope}.registry')
+        with DefaultScope.overwrite_default_scope(cfg.default_scope):
+            built = registry.MODELS.build(cfg.model)
         assert sum(p.numel() for p in built.parameters()) == expected, model['Name']

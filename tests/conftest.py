@@ -1,0 +1,15 @@
+"""Shared test set-up."""
+import pytest
+from mmengine.registry import DefaultScope
+
+
+@pytest.fixture(autouse=True)
+def keep_default_scope_per_test():
+    """Each Runner (and ``init_default_scope``) creates an mmengine ``DefaultScope`` instance, and
+    the newest instance is the default scope of every later registry build in the process.
+    Remove the instances a test created, so that one test's codebase scope (e.g. ``mmpose``)
+    does not decide where the next test's unscoped names are looked up."""
+    before = set(DefaultScope._instance_dict)
+    yield
+    for name in [n for n in DefaultScope._instance_dict if n not in before]:
+        DefaultScope._instance_dict.pop(name)

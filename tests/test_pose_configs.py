@@ -1,0 +1,133 @@
+"""The pose configs: they load and build in MMPose's scope; the demo config trains and tests
+through tools/train.py and tools/test.py, and the MMHPSD config trains through mmengine's
+Runner, both on a tiny generated MMHPSD-layout tree."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip('mmpose')
+
+from mmengine.config import Config  # noqa: E402
+from mmengine.registry import DefaultScope  # noqa: E402
+
+import mmspike.pose  # noqa: E402,F401  (registers the pose parts in mmpose's registries)
+from helpers import train_two_iterations  # noqa: E402
+from mmspike.backbones.spikevideoformer import SpikeVideoFormer  # noqa: E402
+from mmspike.datasets.pose_clips import write_dataset  # noqa: E402
+from mmspike.estimators.pose import VideoPoseLifter  # noqa: E402
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = osp.join(REPO, 'configs')
+DEMO = osp.join(CONFIGS, 'spikevideoformer_pose_demo.py')
+MMHPSD = osp.join(CONFIGS, 'spikevideoformer_pose_mmhpsd.py')
+DATASET_BASE = osp.join(CONFIGS, '_base_', 'datasets', 'mmhpsd.py')
+T, SIZE = 4, 32
+
+
+@pytest.fixture(scope='module')
+def tiny_mmhpsd(tmp_path_factory):
+    root = tmp_path_factory.mktemp('pose') / 'mmhpsd'
+    write_dataset(root, subjects=(1, 3), sequences_per_subject=1, frames_per_sequence=12,
+                  img_size=SIZE)
+    return str(root)
+
+
+def build_model(cfg):
+    from mmpose.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        return MODELS.build(cfg.model)
+
+
+@pytest.mark.parametrize('path, arch, clip_len', [(MMHPSD, 'large', 32), (DEMO, 'tiny', 8)])
+def test_config_loads_and_builds(path, arch, clip_len):
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'mmpose'
+    assert 'mmspike.pose' in cfg.custom_imports['imports']
+    model = build_model(cfg)
+    assert type(model) is VideoPoseLifter
+    assert isinstance(model.backbone, SpikeVideoFormer)
+    assert model.backbone.embed_dims == SpikeVideoFormer.arch_zoo[arch]['embed_dims']
+    assert model.backbone.num_frames == clip_len
+    assert model.head.in_channels == model.backbone.embed_dims[-1]
+    assert model.head.num_joints == 24
+    for split in ('train', 'val', 'test'):
+        dataset = cfg[f'{split}_dataloader'].dataset
+        assert dataset.type == 'MMHPSDClipDataset' and dataset.clip_len == clip_len
+        assert dataset.split == ('train' if split == 'train' else 'test')
+    assert cfg.test_dataloader.dataset.gap == 2
+    assert [m['type'] for m in cfg.test_evaluator] == ['VideoPose3DMetric', 'SpikeEnergyMetric']
+    assert cfg.val_evaluator['type'] == 'VideoPose3DMetric'
+
+
+def test_dataset_base_loads():
+    cfg = Config.fromfile(DATASET_BASE)
+    assert cfg.data_root == 'data/mmhpsd'
+    assert cfg.train_dataloader.sampler == dict(type='DefaultSampler', shuffle=True)
+    assert cfg.train_dataloader.num_workers == 2 and cfg.train_dataloader.persistent_workers
+    assert [step['type'] for step in cfg.test_dataloader.dataset.pipeline] == [
+        'LoadClipFrames', 'PackClipPoseInputs']
+    assert cfg.test_dataloader.dataset.gap == 2
+
+
+def test_demo_config_names_the_embedded_pose_dataset():
+    cfg = Config.fromfile(DEMO)
+    assert cfg.embedded_dataset['generator'] == 'pose_clips'
+    assert cfg.embedded_dataset['root'] == cfg.train_dataloader.dataset.data_root
+
+
+def shrink(cfg, root, work_dir, clip_len=T):
+    """Point every dataloader of ``cfg`` at ``root`` with small clips and batches, train for 2
+    iterations and keep the test loop."""
+    cfg.embedded_dataset = None
+    for split in ('train', 'val', 'test'):
+        loader = cfg[f'{split}_dataloader']
+        loader.batch_size = 2
+        loader.num_workers = 0
+        loader.persistent_workers = False
+        loader.dataset.data_root = root
+        loader.dataset.clip_len = clip_len
+        loader.dataset.stride = 4 if split == 'train' else None
+        loader.dataset.pipeline[0]['size'] = SIZE
+    cfg.model.backbone.num_frames = clip_len
+    train_two_iterations(cfg, work_dir)
+    cfg.log_level = 'WARNING'
+    return cfg
+
+
+def test_demo_config_trains_and_tests_with_tools(tiny_mmhpsd, tmp_path):
+    work_dir = tmp_path / 'work'
+    cfg = shrink(Config.fromfile(DEMO), tiny_mmhpsd, work_dir)
+    cfg_path = tmp_path / 'tiny_pose_demo.py'
+    cfg.dump(str(cfg_path))
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    subprocess.run([sys.executable, osp.join(REPO, 'tools', 'train.py'), str(cfg_path),
+                    '--work-dir', str(work_dir)], check=True, cwd=str(tmp_path), env=env)
+    ckpt = (work_dir / 'last_checkpoint').read_text().strip()
+    assert ckpt.endswith('iter_2.pth') and osp.isfile(ckpt)
+    result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'test.py'), str(cfg_path),
+                             ckpt, '--work-dir', str(work_dir)], check=True, cwd=str(tmp_path),
+                            env=env, capture_output=True, text=True)
+    summary = [line for line in result.stdout.splitlines()
+               if line.startswith('mmspike test result')]
+    assert summary, result.stdout + result.stderr
+    for key in ('pose/mpjpe=', 'pose/pa_mpjpe=', 'pose/baseline_pa_mpjpe=',
+                'energy/mJ_per_sample='):
+        assert key in summary[0], summary[0]
+
+
+def test_mmhpsd_config_trains_two_iterations(tiny_mmhpsd, tmp_path):
+    from mmengine.runner import Runner
+    cfg = shrink(Config.fromfile(MMHPSD), tiny_mmhpsd, tmp_path / 'work')
+    cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
+    assert cfg.default_scope == 'mmpose'
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 2
+    assert (tmp_path / 'work' / 'iter_2.pth').exists()
+    logged = runner.message_hub.log_scalars
+    for key in ('train/loss', 'train/loss_pose', 'train/loss_velocity', 'train/mpjpe'):
+        assert np.isfinite(logged[key].current())
