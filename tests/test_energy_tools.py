@@ -2,7 +2,6 @@
 JSON/plot land in the work dir; tools/analysis/energy.py writes its table, CSV and plot."""
 import csv
 import json
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmspike  # noqa: F401
-from helpers import train_two_iterations
+from helpers import run_tool, train_two_iterations
 from mmspike.datasets.motion_clips import write_dataset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -47,14 +46,6 @@ def trained_tiny_svformer(tmp_path_factory):
     cfg_path = root / 'tiny_svformer_demo.py'
     cfg.dump(str(cfg_path))
     return cfg_path, str(root / 'train' / 'iter_2.pth'), root
-
-
-def run_tool(args, cwd):
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    result = subprocess.run([sys.executable] + args, cwd=str(cwd), env=env, capture_output=True,
-                            text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
 
 
 def test_test_tool_prints_accuracy_and_energy_and_writes_rates(trained_tiny_svformer):

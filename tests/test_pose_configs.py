@@ -1,12 +1,8 @@
 """The pose configs: they load and build in MMPose's scope; the demo config trains and tests
 through tools/train.py and tools/test.py, and the MMHPSD config trains through mmengine's
 Runner, both on a tiny generated MMHPSD-layout tree."""
-import os
 import os.path as osp
-import subprocess
-import sys
 
-import numpy as np
 import pytest
 
 pytest.importorskip('mmpose')
@@ -15,7 +11,8 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 
 import mmspike.pose  # noqa: E402,F401  (registers the pose parts in mmpose's registries)
-from helpers import train_two_iterations  # noqa: E402
+from helpers import (train_pose_runner_two_iterations, train_then_test,  # noqa: E402
+                     train_two_iterations)
 from mmspike.backbones.spikevideoformer import SpikeVideoFormer  # noqa: E402
 from mmspike.datasets.pose_clips import write_dataset  # noqa: E402
 from mmspike.estimators.pose import VideoPoseLifter  # noqa: E402
@@ -103,31 +100,15 @@ def test_demo_config_trains_and_tests_with_tools(tiny_mmhpsd, tmp_path):
     cfg = shrink(Config.fromfile(DEMO), tiny_mmhpsd, work_dir)
     cfg_path = tmp_path / 'tiny_pose_demo.py'
     cfg.dump(str(cfg_path))
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    subprocess.run([sys.executable, osp.join(REPO, 'tools', 'train.py'), str(cfg_path),
-                    '--work-dir', str(work_dir)], check=True, cwd=str(tmp_path), env=env)
-    ckpt = (work_dir / 'last_checkpoint').read_text().strip()
+    ckpt, summary = train_then_test(cfg_path, work_dir, tmp_path)
     assert ckpt.endswith('iter_2.pth') and osp.isfile(ckpt)
-    result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'test.py'), str(cfg_path),
-                             ckpt, '--work-dir', str(work_dir)], check=True, cwd=str(tmp_path),
-                            env=env, capture_output=True, text=True)
-    summary = [line for line in result.stdout.splitlines()
-               if line.startswith('mmspike test result')]
-    assert summary, result.stdout + result.stderr
     for key in ('pose/mpjpe=', 'pose/pa_mpjpe=', 'pose/baseline_pa_mpjpe=',
                 'energy/mJ_per_sample='):
-        assert key in summary[0], summary[0]
+        assert key in summary, summary
 
 
 def test_mmhpsd_config_trains_two_iterations(tiny_mmhpsd, tmp_path):
-    from mmengine.runner import Runner
     cfg = shrink(Config.fromfile(MMHPSD), tiny_mmhpsd, tmp_path / 'work')
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
     assert cfg.default_scope == 'mmpose'
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    assert runner.iter == 2
-    assert (tmp_path / 'work' / 'iter_2.pth').exists()
-    logged = runner.message_hub.log_scalars
-    for key in ('train/loss', 'train/loss_pose', 'train/loss_velocity', 'train/mpjpe'):
-        assert np.isfinite(logged[key].current())
+    train_pose_runner_two_iterations(cfg, tmp_path / 'work')

@@ -1,9 +1,6 @@
 """Runner-level tests: train/test tools, checkpoint resume, model-zoo inheritance, hooks."""
 import json
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -11,7 +8,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmspike  # noqa: F401
-from helpers import train_two_iterations
+from helpers import run_tool, train_then_test, train_two_iterations
 from mmspike.datasets.motion_clips import write_dataset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -84,23 +81,12 @@ def test_train_and_test_tools_print_accuracy_and_firing_rate(tiny_clips, tmp_pat
     cfg_path = tmp_path / 'tiny_demo.py'
     cfg = tiny_demo_cfg(tiny_clips, work_dir)
     cfg.dump(str(cfg_path))
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    subprocess.run([sys.executable, osp.join(REPO, 'tools', 'train.py'), str(cfg_path),
-                    '--work-dir', str(work_dir)], check=True, cwd=str(tmp_path), env=env)
-    ckpt = (work_dir / 'last_checkpoint').read_text().strip()
-    result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'test.py'), str(cfg_path),
-                             ckpt, '--work-dir', str(work_dir)], check=True, cwd=str(tmp_path),
-                            env=env, capture_output=True, text=True)
-    summary = [line for line in result.stdout.splitlines()
-               if line.startswith('mmspike test result')]
-    assert summary, result.stdout + result.stderr
-    assert 'acc/top1=' in summary[0] and 'firing_rate_mean=' in summary[0]
+    ckpt, summary = train_then_test(cfg_path, work_dir, tmp_path)
+    assert 'acc/top1=' in summary and 'firing_rate_mean=' in summary
     report = json.loads((work_dir / 'firing_rates.json').read_text())  # the ordered-frame test
-    shuffled = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'test.py'), str(cfg_path),
-                               ckpt, '--work-dir', str(work_dir), '--shuffle-frames'],
-                              check=True, cwd=str(tmp_path), env=env, capture_output=True,
-                              text=True)
-    assert 'mmspike test result (tiny_demo.py) [frames shuffled]: acc/top1=' in shuffled.stdout
+    shuffled = run_tool([osp.join(REPO, 'tools', 'test.py'), cfg_path, ckpt, '--work-dir',
+                         work_dir, '--shuffle-frames'], tmp_path)
+    assert 'mmspike test result (tiny_demo.py) [frames shuffled]: acc/top1=' in shuffled
     assert report['mode'] == 'test'
     rates = {layer['name']: layer['firing_rate'] for layer in report['layers']}
     assert len(rates) == 5   # 2 stages x 2 neurons + the head's neuron

@@ -8,7 +8,7 @@ from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..models.neurons import BaseMultiStepNeuron, _is_spikingjelly_stateful, reset_neurons
+from ..models.neurons import BaseMultiStepNeuron, has_spiking_state, reset_neurons
 
 #: The keys of every backbone's ``arch_zoo`` entry (one convention for all mmspike backbones):
 #: ``embed_dims`` and ``depths`` per stage, ``num_heads`` per stage (0 for a stage without
@@ -40,8 +40,7 @@ def checkpoint_stateful(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     buffers as the first run, and the buffers are put back afterwards, so loss, gradients and
     running statistics equal those of ``module(x)`` without checkpointing.
     """
-    stateful = [m for m in module.modules()
-                if isinstance(m, BaseMultiStepNeuron) or _is_spikingjelly_stateful(m)]
+    stateful = [m for m in module.modules() if has_spiking_state(m)]
     states = [_neuron_state(m) for m in stateful]
     norms = [m for m in module.modules()
              if isinstance(m, _BatchNorm) and m.track_running_stats]

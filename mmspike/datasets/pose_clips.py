@@ -129,8 +129,10 @@ TIMES_PER_GROUP = 4
 REAL_IMG_SIZE = 1280
 REAL_INTRINSICS = (1679.3, 1679.3, 641.0, 641.0)  # fx, fy, cx, cy at REAL_IMG_SIZE
 
-FRAME_TEMPLATE = 'mmhpsd_grayscale_img/{action}/imgs/fullpic{index:04d}.jpg'
-POSE_TEMPLATE = 'mmhpsd_events/{action}/poses/pose_{index:04d}.npz'
+FRAME_DIR = 'mmhpsd_grayscale_img'
+POSE_DIR = 'mmhpsd_events'
+FRAME_TEMPLATE = FRAME_DIR + '/{action}/imgs/fullpic{index:04d}.jpg'
+POSE_TEMPLATE = POSE_DIR + '/{action}/poses/pose_{index:04d}.npz'
 POSE_KEYS = ('joints3d', 'joints2d', 'trans', 'body_pose', 'beta')
 JPEG_QUALITY = 90
 

@@ -16,6 +16,20 @@ def build_neuron(cfg):
     return NEURONS[name](**cfg)
 
 
+def last_feature_map(feats, owner) -> torch.Tensor:
+    """The last map of a backbone's (or neck's) output tuple, the deepest ``out_indices``
+    entry; a single tensor passes through.  ``owner`` names the caller in errors."""
+    name = type(owner).__name__
+    if isinstance(feats, (tuple, list)):
+        if not feats:
+            raise ValueError(f'{name} got an empty tuple of feature maps')
+        feats = feats[-1]
+    if not torch.is_tensor(feats):
+        raise TypeError(f'{name} expects a tensor or a tuple of [T, N, C, H, W] maps, got '
+                        f'{type(feats).__name__}')
+    return feats
+
+
 def check_video_input(owner, x, in_channels):
     """Raise a ValueError naming ``owner`` unless ``x`` is ``(N, in_channels, T, H, W)``."""
     name = type(owner).__name__

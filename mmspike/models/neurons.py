@@ -21,7 +21,7 @@ from torch import nn
 __all__ = ['ATanSurrogate', 'SigmoidSurrogate', 'heaviside_atan', 'heaviside_sigmoid',
            'MultiStepLIF', 'MultiStepPLIF', 'MultiStepILIF', 'BaseMultiStepNeuron',
            'expand_integer_spikes', 'reset_neurons', 'build_surrogate', 'is_spiking_neuron',
-           'PLIF_ATAN', 'LIF_SIGMOID']
+           'has_spiking_state', 'PLIF_ATAN', 'LIF_SIGMOID']
 
 
 class _Heaviside(torch.autograd.Function):
@@ -355,15 +355,21 @@ def _is_spikingjelly_stateful(module: nn.Module) -> bool:
                for cls in type(module).__mro__)
 
 
+def has_spiking_state(module: nn.Module) -> bool:
+    """Whether ``module`` keeps state between calls: a spiking neuron (:func:`is_spiking_neuron`)
+    or any other stateful spikingjelly module (``MemoryModule``).  What :func:`reset_neurons`
+    resets and what gradient checkpointing must restore."""
+    return is_spiking_neuron(module) or _is_spikingjelly_stateful(module)
+
+
 def reset_neurons(module: nn.Module) -> int:
-    """Reset the state of every spiking neuron in ``module`` (:func:`is_spiking_neuron`), and of
-    any other stateful spikingjelly module (``MemoryModule``).
+    """Reset the state of every module in ``module`` that :func:`has_spiking_state`.
 
     Returns the number of modules reset.
     """
     count = 0
     for m in module.modules():
-        if is_spiking_neuron(m) or _is_spikingjelly_stateful(m):
+        if has_spiking_state(m):
             m.reset()
             count += 1
     return count

@@ -21,11 +21,9 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmpose.registry import DATASETS
 
-from ..pose_clips import (NUM_JOINTS, SMPL_FLIP_INDEX, SMPL_JOINT_NAMES, SMPL_PARENTS,
-                          TEST_SUBJECTS, parse_action_name)
-
-FRAME_DIR = 'mmhpsd_grayscale_img'
-POSE_DIR = 'mmhpsd_events'
+# the layout is defined once, by the generator that writes it
+from ..pose_clips import (FRAME_DIR, NUM_JOINTS, POSE_DIR, SMPL_FLIP_INDEX, SMPL_JOINT_NAMES,
+                          SMPL_PARENTS, TEST_SUBJECTS, frame_path, parse_action_name, pose_path)
 _FRAME_RE = re.compile(r'^fullpic(\d+)\.jpg$')
 _POSE_RE = re.compile(r'^pose_(\d+)\.npz$')
 
@@ -37,11 +35,11 @@ def _positive_int(name, value):
 
 
 def _frame_file(root, action, idx):
-    return osp.join(root, FRAME_DIR, action, 'imgs', f'fullpic{idx:04d}.jpg')
+    return str(frame_path(root, action, idx))
 
 
 def _pose_file(root, action, idx):
-    return osp.join(root, POSE_DIR, action, 'poses', f'pose_{idx:04d}.npz')
+    return str(pose_path(root, action, idx))
 
 
 def _indices(directory, pattern):
@@ -182,10 +180,11 @@ class MMHPSDClipDataset(BaseDataset):
     def _actions(self):
         """{action: subject} of every well-named action directory under data_root."""
         names = set()
-        for top, leaf in ((FRAME_DIR, 'imgs'), (POSE_DIR, 'poses')):
+        for top, file_of in ((FRAME_DIR, frame_path), (POSE_DIR, pose_path)):
             base = osp.join(self.data_root, top)
             if osp.isdir(base):
-                names.update(n for n in os.listdir(base) if osp.isdir(osp.join(base, n, leaf)))
+                names.update(n for n in os.listdir(base)
+                             if file_of(self.data_root, n, 0).parent.is_dir())
         actions = {}
         for name in sorted(names):
             try:
@@ -202,9 +201,9 @@ class MMHPSDClipDataset(BaseDataset):
     def _action_poses(self, action, check_images=True):
         """Sorted frame indices of ``action`` and their joints3d [N, 24, 3] float32."""
         root = self.data_root
-        poses = _indices(osp.join(root, POSE_DIR, action, 'poses'), _POSE_RE)
+        poses = _indices(pose_path(root, action, 0).parent, _POSE_RE)
         if check_images:
-            images = _indices(osp.join(root, FRAME_DIR, action, 'imgs'), _FRAME_RE)
+            images = _indices(frame_path(root, action, 0).parent, _FRAME_RE)
             for idx in sorted(set(images) - set(poses)):
                 raise FileNotFoundError(f'frame {_frame_file(root, action, idx)} has no pose '
                                         f'file: expected {_pose_file(root, action, idx)}')

@@ -6,13 +6,16 @@ tensors; the computation is float64 NumPy.
 """
 import numpy as np
 
-__all__ = ['mpjpe', 'pel_mpjpe', 'pa_mpjpe', 'accel_error', 'procrustes_align']
+__all__ = ['mpjpe', 'pel_mpjpe', 'pa_mpjpe', 'accel_error', 'procrustes_align', 'as_float64']
+
+
+def as_float64(x) -> np.ndarray:
+    """A NumPy array or a tensor (any device, with or without grad) as a float64 array."""
+    return np.asarray(x.detach().cpu() if hasattr(x, 'detach') else x, np.float64)
 
 
 def _pair(pred, target, min_frames=1):
-    pred = np.asarray(pred.detach().cpu() if hasattr(pred, 'detach') else pred, np.float64)
-    target = np.asarray(target.detach().cpu() if hasattr(target, 'detach') else target,
-                        np.float64)
+    pred, target = as_float64(pred), as_float64(target)
     if pred.shape != target.shape:
         raise ValueError(f'prediction and target shapes differ: {pred.shape} vs {target.shape}')
     if pred.ndim < 3 or pred.shape[-1] != 3:

@@ -11,15 +11,9 @@ from mmengine.evaluator import BaseMetric
 from mmengine.structures import BaseDataElement
 from mmpose.registry import METRICS
 
-from ..functional.pose import accel_error, mpjpe, pa_mpjpe, pel_mpjpe
+from ..functional.pose import accel_error, as_float64, mpjpe, pa_mpjpe, pel_mpjpe
 
 _ERROR_KEYS = ('mpjpe', 'pa_mpjpe', 'pel_mpjpe')
-
-
-def _to_numpy(x) -> np.ndarray:
-    if hasattr(x, 'detach'):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=np.float64)
 
 
 def _lookup(sample, path):
@@ -44,7 +38,7 @@ def _lookup(sample, path):
 
 def _as_clip(x, name) -> np.ndarray:
     """``[T, J, 3]`` from ``[T, J, 3]`` or ``[1, T, J, 3]``."""
-    x = _to_numpy(x)
+    x = as_float64(x)
     if x.ndim == 4 and x.shape[0] == 1:
         x = x[0]
     if x.ndim != 3 or x.shape[-1] != 3:
@@ -104,7 +98,7 @@ class VideoPose3DMetric(BaseMetric):
 
     @staticmethod
     def _check_baseline(pose) -> np.ndarray:
-        pose = _to_numpy(pose)
+        pose = as_float64(pose)
         while pose.ndim > 2 and pose.shape[0] == 1:
             pose = pose[0]
         if pose.ndim != 2 or pose.shape[-1] != 3:

@@ -5,17 +5,8 @@ from mmaction.models.heads import BaseHead
 from mmaction.registry import MODELS
 from torch import nn
 
-from ...models.layers import build_neuron
+from ...models.layers import build_neuron, last_feature_map
 from ...models.neurons import PLIF_ATAN, reset_neurons
-
-
-def last_feature_map(feats: Union[torch.Tensor, Tuple[torch.Tensor, ...]]) -> torch.Tensor:
-    """The last map of a backbone's output tuple (the deepest ``out_indices`` entry)."""
-    if isinstance(feats, (tuple, list)):
-        if not feats:
-            raise ValueError('the head got an empty tuple of feature maps')
-        return feats[-1]
-    return feats
 
 
 @MODELS.register_module()
@@ -65,7 +56,7 @@ class SpikingClsHead(BaseHead):
         self.fc_cls = nn.Linear(in_channels, num_classes)
 
     def forward(self, x, **kwargs) -> torch.Tensor:
-        x = last_feature_map(x)
+        x = last_feature_map(x, self)
         if x.dim() != 5 or x.shape[2] != self.in_channels:
             raise ValueError(f'{type(self).__name__} expects [T, N, {self.in_channels}, H, W], '
                              f'got shape {tuple(x.shape)}')

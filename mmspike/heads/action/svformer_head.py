@@ -5,7 +5,8 @@ from mmaction.registry import MODELS
 from torch import nn
 
 from ...models.neurons import PLIF_ATAN, reset_neurons
-from .spiking_cls_head import SpikingClsHead, last_feature_map
+from ...models.layers import last_feature_map
+from .spiking_cls_head import SpikingClsHead
 
 
 @MODELS.register_module()
@@ -68,7 +69,7 @@ class SVFormerHead(SpikingClsHead):
         self.temporal_bn = nn.BatchNorm3d(in_channels)
 
     def forward(self, x, **kwargs) -> torch.Tensor:
-        x = last_feature_map(x)
+        x = last_feature_map(x, self)
         expected = (self.num_frames, self.in_channels) + self.feat_size
         if x.dim() != 5 or (x.shape[0], x.shape[2], x.shape[3], x.shape[4]) != expected:
             raise ValueError(

@@ -1,7 +1,7 @@
 """Per-time-step 3D joint regression from a spiking video backbone (MMPose head)."""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -10,18 +10,9 @@ from mmpose.models.heads.base_head import BaseHead
 from mmpose.registry import MODELS
 from torch import nn
 
+from ...models.layers import last_feature_map
+
 LOSS_TYPES = ('L1', 'MSE')
-
-
-def _last_map(feats: Union[torch.Tensor, Sequence[torch.Tensor]], name: str) -> torch.Tensor:
-    if isinstance(feats, (tuple, list)):
-        if not feats:
-            raise ValueError(f'{name} got an empty tuple of feature maps')
-        feats = feats[-1]
-    if not torch.is_tensor(feats):
-        raise TypeError(f'{name} expects a tensor or a tuple of [T, N, C, H, W] maps, got '
-                        f'{type(feats).__name__}')
-    return feats
 
 
 def _as_tensor(value, like: torch.Tensor) -> torch.Tensor:
@@ -99,7 +90,7 @@ class SpikeTemporalRegressionHead(BaseHead):
     def forward(self, feats: Union[torch.Tensor, Tuple[torch.Tensor, ...]]) -> torch.Tensor:
         """Tuple of ``[T, N, C, H, W]`` maps (or one map) -> ``[N, T, J, 3]``."""
         name = type(self).__name__
-        x = _last_map(feats, name)
+        x = last_feature_map(feats, self)
         if x.dim() != 5 or x.shape[2] != self.in_channels:
             raise ValueError(f'{name} expects [T, N, C={self.in_channels}, H, W] maps (the '
                              f"backbone's layout, not a TemporalNeck output), got shape "
