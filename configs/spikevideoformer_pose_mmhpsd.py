@@ -13,34 +13,7 @@
 # A recipe, not the paper's: the head (SpikeTemporalRegressionHead: per-frame joints, L1 +
 # velocity loss; the paper regresses SMPL parameters), the 224 x 224 input, the batch and the
 # AdamW + cosine schedule.
-_base_ = ['_base_/datasets/mmhpsd.py', '_base_/runtime_mmpose.py']
+_base_ = ['_base_/datasets/mmhpsd.py', '_base_/models/spikevideoformer_pose_large.py',
+          '_base_/schedules/adamw_pose_30e.py', '_base_/runtime_mmpose.py']
 
-clip_len = 32
-img_size = 224
-model = dict(
-    type='VideoPoseLifter',
-    backbone=dict(type='SpikeVideoFormer', arch='large', attention='joint', sim='hamming',
-                  num_frames=clip_len, out_indices=(3, )),
-    head=dict(type='SpikeTemporalRegressionHead', in_channels=640, num_joints=24,
-              loss=dict(type='L1'), velocity_weight=1.0),
-    # Grayscale frames read as RGB; ImageNet's statistics, as the pre-trained backbone expects.
-    data_preprocessor=dict(type='ClipDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375]))
-
-max_epochs = 30
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=5)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
-    clip_grad=dict(max_norm=20, norm_type=2))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=2,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - 2, eta_min=1e-6, by_epoch=True, begin=2,
-         end=max_epochs, convert_to_iter_based=True),
-]
-# batch 8 per GPU x 8 GPUs
-auto_scale_lr = dict(enable=False, base_batch_size=64)
 default_hooks = dict(checkpoint=dict(save_best='pose/pa_mpjpe', rule='less'))

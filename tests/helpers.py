@@ -56,3 +56,29 @@ def train_pose_runner_two_iterations(cfg, work_dir):
     for key in ('train/loss', 'train/loss_pose', 'train/loss_velocity', 'train/mpjpe'):
         assert math.isfinite(float(logged[key].current())), key
     return runner
+
+
+def shrink_pose_config(cfg, root, work_dir, clip_len, size, tiny=False):
+    """Point every dataloader of a video pose config at ``root`` with ``clip_len``-frame clips of
+    ``size`` x ``size`` (every pipeline step with a ``size``), batches of 2 and no workers; set
+    it to train 2 iterations (:func:`train_two_iterations`) and keep the test loop.  With
+    ``tiny`` the backbone becomes SpikeVideoFormer 'tiny' (and the head follows)."""
+    cfg.embedded_dataset = None
+    for split in ('train', 'val', 'test'):
+        loader = cfg[f'{split}_dataloader']
+        loader.update(batch_size=2, num_workers=0, persistent_workers=False)
+        loader.dataset.update(data_root=str(root), clip_len=clip_len,
+                              stride=4 if split == 'train' else None)
+        for step in loader.dataset.pipeline:
+            if 'size' in step:
+                step['size'] = size
+    cfg.model.backbone.num_frames = clip_len
+    if tiny:
+        from mmspike.backbones import SpikeVideoFormer
+        cfg.model.backbone.arch = 'tiny'
+        cfg.model.head.in_channels = SpikeVideoFormer.arch_zoo['tiny']['embed_dims'][-1]
+    if cfg.model.head.get('feat_size') is not None:
+        cfg.model.head.feat_size = size // 16  # SpikeVideoFormer's output stride
+    train_two_iterations(cfg, work_dir)
+    cfg.log_level = 'WARNING'
+    return cfg

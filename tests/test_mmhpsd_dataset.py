@@ -16,8 +16,8 @@ from mmengine.structures import InstanceData  # noqa: E402
 from mmpose.registry import DATASETS, TRANSFORMS  # noqa: E402
 from mmpose.structures import PoseDataSample  # noqa: E402
 
-from mmspike.datasets.pose import (LoadClipFrames, MMHPSDClipDataset,  # noqa: E402
-                                   PackClipPoseInputs)
+from mmspike.datasets.pose import (CropClipToBox, LoadClipFrames,  # noqa: E402
+                                   MMHPSDClipDataset, PackClipPoseInputs)
 from mmspike.datasets.pose_clips import write_dataset  # noqa: E402
 
 FRAMES = 12
@@ -294,6 +294,55 @@ def test_bad_joints3d_shape(copy_root):
         f.write(b'garbage')
     with pytest.raises(ValueError, match=r'cannot read pose file .*pose_0003\.npz'):
         MMHPSDClipDataset(copy_root, split='test', clip_len=2)
+
+
+def test_clip_box_surrounds_the_2d_joints_of_every_frame(mmhpsd_root, copy_root):
+    ds = MMHPSDClipDataset(mmhpsd_root, split='train', clip_len=3, gap=2, stride=3)
+    for i in range(len(ds)):
+        info = ds[i]
+        points = []
+        for f in info['frame_ids']:
+            with np.load(pose_file(mmhpsd_root, TRAIN_ACTION, f)) as pose:
+                points.append(pose['joints2d'][:, :2])
+        points = np.concatenate(points)
+        np.testing.assert_allclose(info['bbox'], [*points.min(0), *points.max(0)], atol=1e-4)
+        assert 0 < info['bbox'][0] < info['bbox'][2] < SIZE  # inside the frame here
+    # a pose file without joints2d: no box for that action (CropClipToBox then says so)
+    for f in range(FRAMES):
+        with np.load(pose_file(copy_root, TRAIN_ACTION, f)) as pose:
+            np.savez(pose_file(copy_root, TRAIN_ACTION, f), joints3d=pose['joints3d'])
+    info = MMHPSDClipDataset(copy_root, split='train', clip_len=3)[0]
+    assert 'bbox' not in info
+    with pytest.raises(KeyError, match='CropClipToBox needs "img" and "bbox"'):
+        CropClipToBox(16)(LoadClipFrames()(info))
+    np.savez(pose_file(copy_root, TRAIN_ACTION, 0), joints3d=np.zeros((24, 3)),
+             joints2d=np.zeros((17, 3)))
+    with pytest.raises(ValueError, match=r'pose_0000\.npz: joints2d must have shape \(24, 2 '
+                       r'or 3\), got \(17, 3\)'):
+        MMHPSDClipDataset(copy_root, split='train', clip_len=3)
+
+
+def test_crop_clip_to_box_centres_the_box_on_every_frame():
+    clip = np.zeros((3, 40, 60, 3), np.uint8)
+    for t in range(3):  # a 10 x 20 (w x h) white block moving right by 2 px a frame
+        clip[t, 10:30, 20 + 2 * t:30 + 2 * t] = 255
+    box = [20, 10, 34, 30]  # around the block in all frames: 14 x 20
+    out = CropClipToBox(size=(30, 30), padding=1.5)(dict(img=clip, bbox=box))
+    assert out['img'].shape == (3, 30, 30, 3) and out['img_shape'] == (30, 30)
+    np.testing.assert_array_equal(out['crop_box'], [12, 5, 42, 35])  # side 1.5 * 20 = 30
+    np.testing.assert_array_equal(out['img'][0], clip[0, 5:35, 12:42])  # same scale: a cut
+    moved = out['img'][:, :, :, 0] > 127
+    cols = [np.flatnonzero(m.any(0)) for m in moved]
+    assert [c[0] for c in cols] == [8, 10, 12]  # the motion within the clip is kept
+    # a box at the border: the outside is filled
+    out = CropClipToBox(size=16, padding=2.0, fill=7)(dict(img=clip, bbox=[0, 0, 8, 8]))
+    assert out['img'][0, 0, 0, 0] == 7 and out['img'].shape == (3, 16, 16, 3)
+    with pytest.raises(ValueError, match=r'lies outside the 60 x 40 frames'):
+        CropClipToBox(16)(dict(img=clip, bbox=[70, 0, 80, 10], img_paths=['a.jpg']))
+    with pytest.raises(ValueError, match=r'x2 > x1 and y2 > y1, got \[5.0, 5.0, 5.0, 9.0\]'):
+        CropClipToBox(16)(dict(img=clip, bbox=[5, 5, 5, 9]))
+    with pytest.raises(ValueError, match='padding must be >= 1'):
+        CropClipToBox(16, padding=0.5)
 
 
 def test_bad_train_pose_file_found_by_mean_pose(copy_root):

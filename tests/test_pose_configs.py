@@ -11,8 +11,8 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 
 import mmspike.pose  # noqa: E402,F401  (registers the pose parts in mmpose's registries)
-from helpers import (train_pose_runner_two_iterations, train_then_test,  # noqa: E402
-                     train_two_iterations)
+from helpers import (shrink_pose_config, train_pose_runner_two_iterations,  # noqa: E402
+                     train_then_test)
 from mmspike.backbones.spikevideoformer import SpikeVideoFormer  # noqa: E402
 from mmspike.datasets.pose_clips import write_dataset  # noqa: E402
 from mmspike.estimators.pose import VideoPoseLifter  # noqa: E402
@@ -39,15 +39,16 @@ def build_model(cfg):
         return MODELS.build(cfg.model)
 
 
-@pytest.mark.parametrize('path, arch, clip_len', [(MMHPSD, 'large', 32), (DEMO, 'tiny', 8)])
-def test_config_loads_and_builds(path, arch, clip_len):
+@pytest.mark.parametrize('path, widths, clip_len', [
+    (MMHPSD, SpikeVideoFormer.arch_zoo['large']['embed_dims'], 32), (DEMO, (16, 32, 128, 192), 8)])
+def test_config_loads_and_builds(path, widths, clip_len):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmpose'
     assert 'mmspike.pose' in cfg.custom_imports['imports']
     model = build_model(cfg)
     assert type(model) is VideoPoseLifter
     assert isinstance(model.backbone, SpikeVideoFormer)
-    assert model.backbone.embed_dims == SpikeVideoFormer.arch_zoo[arch]['embed_dims']
+    assert model.backbone.embed_dims == widths
     assert model.backbone.num_frames == clip_len
     assert model.head.in_channels == model.backbone.embed_dims[-1]
     assert model.head.num_joints == 24
@@ -76,23 +77,8 @@ def test_demo_config_names_the_embedded_pose_dataset():
     assert cfg.embedded_dataset['root'] == cfg.train_dataloader.dataset.data_root
 
 
-def shrink(cfg, root, work_dir, clip_len=T):
-    """Point every dataloader of ``cfg`` at ``root`` with small clips and batches, train for 2
-    iterations and keep the test loop."""
-    cfg.embedded_dataset = None
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        loader.batch_size = 2
-        loader.num_workers = 0
-        loader.persistent_workers = False
-        loader.dataset.data_root = root
-        loader.dataset.clip_len = clip_len
-        loader.dataset.stride = 4 if split == 'train' else None
-        loader.dataset.pipeline[0]['size'] = SIZE
-    cfg.model.backbone.num_frames = clip_len
-    train_two_iterations(cfg, work_dir)
-    cfg.log_level = 'WARNING'
-    return cfg
+def shrink(cfg, root, work_dir):
+    return shrink_pose_config(cfg, root, work_dir, clip_len=T, size=SIZE)
 
 
 def test_demo_config_trains_and_tests_with_tools(tiny_mmhpsd, tmp_path):

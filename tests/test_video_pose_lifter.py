@@ -273,3 +273,70 @@ def test_runner_two_iterations_on_mmhpsd_fixture(tmp_path):
         log_level='WARNING',
         work_dir=str(tmp_path / 'work')))
     train_pose_runner_two_iterations(cfg, tmp_path / 'work')
+
+
+def test_head_feat_size_flattens_the_map_and_checks_its_size():
+    head = SpikeTemporalRegressionHead(in_channels=8, num_joints=5, feat_size=(2, 3))
+    assert head.fc.in_features == 8 * 2 * 3
+    x = torch.randn(T, N, 8, 2, 3)
+    out = head((x, ))
+    expected = head.fc(x.flatten(2)).view(T, N, 5, 3).transpose(0, 1)
+    torch.testing.assert_close(out, expected)
+    with pytest.raises(ValueError, match=r'built for 2 x 3 maps \(feat_size\), got 3 x 2'):
+        head((torch.randn(T, N, 8, 3, 2), ))
+    with pytest.raises(ValueError, match='feat_size must be'):
+        SpikeTemporalRegressionHead(in_channels=8, feat_size=(2, 0))
+
+
+def _calibrate_batch_norms(model, clip):
+    """BatchNorm statistics of one batch, so that a random-init model's neurons fire in eval."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.momentum = 1.0
+    model.train()
+    with torch.no_grad():
+        model.extract_feat(clip)
+    return model.eval()
+
+
+def test_online_frame_by_frame_joints_equal_the_whole_clip_forward():
+    """Causal configuration: SpikeVideoFormer attention='causal', no neck, per-step head."""
+    cfg = model_cfg(feat_size=2)
+    cfg['backbone']['attention'] = 'causal'
+    model = build(cfg)
+    assert model.causal
+    clips = batch(seed=3)['inputs']
+    _calibrate_batch_norms(model, model.data_preprocessor(dict(inputs=clips))['inputs'])
+    with torch.no_grad():
+        whole = model.head.forward(model.extract_feat(
+            model.data_preprocessor(dict(inputs=clips))['inputs']))          # [N, T, J, 3]
+        predicted = model.predict(model.data_preprocessor(dict(inputs=clips))['inputs'],
+                                  samples())
+    frames = torch.stack(clips)                                                # [N, 3, T, H, W]
+    with model.streaming():
+        online = torch.stack([model.predict_frame(frames[:, :, t]) for t in range(T)], 1)
+    assert online.shape == (N, T, J, 3)
+    torch.testing.assert_close(online, whole, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(online[0].numpy(), predicted[0].pred_instances.keypoints,
+                               rtol=1e-5, atol=1e-6)
+    assert whole.std() > 1e-3  # the joints depend on the input (neurons fire)
+    # a second video starts from a clean state
+    with model.streaming():
+        again = model.predict_frame(frames[:, :, 0])
+    torch.testing.assert_close(again, whole[:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_online_use_refuses_non_causal_models_and_missing_context():
+    model = build().eval()  # joint attention
+    assert not model.causal
+    with pytest.raises(ValueError, match='not causal'):
+        with model.streaming():
+            pass
+    cfg = model_cfg()
+    cfg['backbone']['attention'] = 'causal'
+    causal = build(cfg).eval()
+    with pytest.raises(RuntimeError, match='streaming\\(\\) context'):
+        causal.predict_frame(torch.zeros(1, 3, SIZE, SIZE))
+    with causal.streaming():
+        with pytest.raises(ValueError, match=r'\[N, C, H, W\], got \(1, 3, 2, 32, 32\)'):
+            causal.predict_frame(torch.zeros(1, 3, 2, SIZE, SIZE))

@@ -1,5 +1,7 @@
 """What every mmspike backbone shares: the arch table, ``out_indices``, ``frozen_stages``,
-``norm_eval`` and ``with_cp`` (gradient checkpointing that is correct for stateful neurons)."""
+``norm_eval``, ``with_cp`` (gradient checkpointing that is correct for stateful neurons) and
+frame-by-frame ``streaming`` for causal backbones."""
+import contextlib
 from typing import Sequence, Tuple, Union
 
 import torch
@@ -8,7 +10,7 @@ from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..models.neurons import BaseMultiStepNeuron, has_spiking_state, reset_neurons
+from ..models.neurons import StatefulModule, has_spiking_state, reset_neurons
 
 #: The keys of every backbone's ``arch_zoo`` entry (one convention for all mmspike backbones):
 #: ``embed_dims`` and ``depths`` per stage, ``num_heads`` per stage (0 for a stage without
@@ -17,14 +19,14 @@ ARCH_KEYS = ('embed_dims', 'depths', 'num_heads', 'mlp_ratio')
 
 
 def _neuron_state(module):
-    if isinstance(module, BaseMultiStepNeuron):
-        return module.v
+    if isinstance(module, StatefulModule):
+        return module.get_state()
     return dict(module._memories)  # spikingjelly MemoryModule
 
 
 def _set_neuron_state(module, state):
-    if isinstance(module, BaseMultiStepNeuron):
-        module.v = state
+    if isinstance(module, StatefulModule):
+        module.set_state(state)
     else:
         for key, value in state.items():
             module._memories[key] = value
@@ -121,6 +123,42 @@ class BaseSpikingBackbone(BaseModule):
         self.frozen_stages = int(frozen_stages)
         self.norm_eval = bool(norm_eval)
         self.with_cp = bool(with_cp)
+        self.is_streaming = False
+
+    @property
+    def causal(self) -> bool:
+        """Whether no output of frame ``t`` depends on a later frame (in eval mode), so that
+        :meth:`streaming` may feed a video in pieces.  False unless a subclass says otherwise."""
+        return False
+
+    @contextlib.contextmanager
+    def streaming(self):
+        """Run a video in pieces (e.g. one frame per call) with the state carried between calls.
+
+        Inside the ``with`` block a forward does not reset the neurons (nor the other
+        :class:`~mmspike.models.neurons.StatefulModule` s) and accepts any number of frames,
+        so the outputs for the frames of consecutive calls equal those of one call on the
+        whole video, with memory that does not grow with the video's length.  The state is reset
+        on entering and on leaving.  Only for :attr:`causal` backbones, in eval mode (in
+        training mode BatchNorm mixes frames through its batch statistics).
+        """
+        name = type(self).__name__
+        if not self.causal:
+            raise ValueError(f'{name} is not causal (frame t sees later frames), so it cannot '
+                             f'run frame by frame; use a causal configuration (e.g. '
+                             f"SpikeVideoFormer attention='causal')")
+        if self.training:
+            raise RuntimeError(f'{name}.streaming() needs eval mode (call .eval() first): '
+                               f'BatchNorm in training mode mixes frames')
+        if self.is_streaming:
+            raise RuntimeError(f'{name} is already streaming')
+        reset_neurons(self)
+        self.is_streaming = True
+        try:
+            yield self
+        finally:
+            self.is_streaming = False
+            reset_neurons(self)
 
     @classmethod
     def resolve_arch(cls, arch: Union[str, dict]) -> dict:
@@ -177,6 +215,8 @@ class BaseSpikingBackbone(BaseModule):
         return x
 
     def to_time_major(self, x: torch.Tensor) -> torch.Tensor:
-        """Reset every neuron, then ``(N, C, T, H, W)`` -> ``[T, N, C, H, W]``."""
-        reset_neurons(self)
+        """Reset every neuron (except while :meth:`streaming`), then ``(N, C, T, H, W)`` ->
+        ``[T, N, C, H, W]``."""
+        if not self.is_streaming:
+            reset_neurons(self)
         return x.permute(2, 0, 1, 3, 4).contiguous()

@@ -7,12 +7,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.layers import SeqToANN, build_neuron, check_video_input
-from ..models.neurons import LIF_SIGMOID
-from ..ops import dot_attention, hamming_attention, softmax_attention
+from ..models.neurons import LIF_SIGMOID, StatefulModule
+from ..ops import (causal_dot_attention, causal_hamming_attention, dot_attention,
+                   hamming_attention, softmax_attention)
 from ..registry import MODELS
 from .base import BaseSpikingBackbone
 
-ATTENTION_MODES = ('joint', 'spatial', 'factorized', 'none')
+ATTENTION_MODES = ('joint', 'spatial', 'factorized', 'none', 'causal')
+#: Attention modes in which no frame sees a later one (with BatchNorm in eval mode, the only
+#: other layers that mix frames): the backbone can then run a video frame by frame.
+CAUSAL_ATTENTION_MODES = ('causal', 'spatial', 'none')
 SIMILARITIES = ('hamming', 'dot', 'softmax')  # 'softmax': quadratic, for benchmarks only
 
 
@@ -114,6 +118,24 @@ class ConvBlock(nn.Module):
         return x + self.conv2(self.neuron2(self.conv1(self.neuron1(x))))
 
 
+class CausalAttentionState(StatefulModule):
+    """The running key-value sum ``S = sum_s (2K_s-1)^T V_s`` of causal attention, carried
+    between calls like a neuron's membrane (``[B, heads, d, d]``; None after :meth:`reset`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.kv = None
+
+    def reset(self):
+        self.kv = None
+
+    def get_state(self):
+        return self.kv
+
+    def set_state(self, state):
+        self.kv = state
+
+
 class SpikeDrivenAttention(nn.Module):
     """Spike-driven self-attention over ``[T, B, C, H, W]`` tokens.
 
@@ -127,8 +149,17 @@ class SpikeDrivenAttention(nn.Module):
     ``attention``: ``'joint'`` attends over all ``T*H*W`` tokens of a clip, ``'spatial'`` over the
     ``H*W`` tokens of each frame, ``'factorized'`` spatially within each frame and then
     temporally over the ``T`` tokens of each position (values of the second step = output of the
-    first), ``'none'`` passes the value spikes through (no token mixing).  All use the linear
-    order, so joint attention costs O(T H W d^2).
+    first), ``'none'`` passes the value spikes through (no token mixing), ``'causal'`` is joint
+    attention in which the tokens of frame ``t`` attend to the tokens of frames ``s <= t`` only
+    (:func:`~mmspike.ops.causal_hamming_attention`; the key-value sum is carried between calls
+    in :class:`CausalAttentionState` and reset with the neurons).  All use the linear order, so
+    joint and causal attention cost O(T H W d^2).
+
+    Departure: causal attention is not in the paper (its SDHA is joint over the whole clip); it
+    makes frame-by-frame (online) inference possible.  As in joint attention with
+    ``scale='code'`` the sum grows with the number of frames attended to, so a causal model
+    sees sums over up to the ``T`` frames it was trained on; over longer streams the sum keeps
+    growing (no decay is applied).
     """
 
     def __init__(self, dim, num_heads, neuron_cfg, attention='joint', sim='hamming',
@@ -139,6 +170,9 @@ class SpikeDrivenAttention(nn.Module):
                              f'{ATTENTION_MODES}')
         if sim not in SIMILARITIES:
             raise ValueError(f'unknown sim {sim!r}; expected one of {SIMILARITIES}')
+        if attention == 'causal' and sim == 'softmax':
+            raise ValueError("causal attention needs a linear similarity ('hamming' or 'dot'), "
+                             "got sim='softmax'")
         if scale not in ('code', 'paper'):
             raise ValueError(f"scale must be 'code' or 'paper', got {scale!r}")
         if dim % num_heads:
@@ -163,6 +197,7 @@ class SpikeDrivenAttention(nn.Module):
         self.attn_bn = SeqToANN(nn.BatchNorm2d(dim)) if use_bn else None
         self.attn_neuron = _neuron(neuron_cfg, v_threshold=0.5 if sim != 'hamming' else 1.0)
         self.proj = SeqToANN(RepConv(dim, dim), nn.BatchNorm2d(dim))
+        self.causal_state = CausalAttentionState() if attention == 'causal' else None
 
     def _heads(self, x):  # [T, B, C, H, W] -> [T, B, heads, H*W, d]
         steps, batch, channels = x.shape[:3]
@@ -181,6 +216,10 @@ class SpikeDrivenAttention(nn.Module):
             return v
         if self.attention == 'spatial':
             return self._attend(q, k, v)
+        if self.attention == 'causal':  # [T, B, heads, N, d], time first
+            op = causal_hamming_attention if self.sim == 'hamming' else causal_dot_attention
+            out, self.causal_state.kv = op(q, k, v, self.scale, self.causal_state.kv)
+            return out
         if self.attention == 'joint':
             def joint(x):  # -> [B, heads, T*N, d]
                 return x.permute(1, 2, 0, 3, 4).reshape(batch, heads, steps * tokens, d)
@@ -263,7 +302,10 @@ class SpikeVideoFormer(BaseSpikingBackbone):
         arch (str | dict): 'tiny' | 'small' | 'medium' | 'large' | 'huge', or a dict with
             ``embed_dims`` (4 widths), ``depths`` (4 block counts), ``num_heads`` (4; the
             transformer stages' entries are used) and ``mlp_ratio``. Defaults to 'small'.
-        attention (str): 'joint' | 'spatial' | 'factorized' | 'none'. Defaults to 'joint'.
+        attention (str): 'joint' | 'spatial' | 'factorized' | 'none' | 'causal' (see
+            :class:`SpikeDrivenAttention`; 'causal', 'spatial' and 'none' make the backbone
+            :attr:`causal`, so it can run frame by frame in :meth:`streaming`).
+            Defaults to 'joint'.
         sim (str): 'hamming' | 'dot' | 'softmax' (quadratic, latency contrast only).
             Defaults to 'hamming'.
         scale (str): SDHA scale, 'code' (1/(2C) + BN) or 'paper' (1/(2d)). Defaults to 'code'.
@@ -335,6 +377,7 @@ class SpikeVideoFormer(BaseSpikingBackbone):
         self.stage_channels = widths
         self.in_channels = in_channels
         self.num_frames = num_frames
+        self.attention = attention
         half = widths[0] // 2
         self.stem = DownSampling(in_channels, half, 7, 2, 3, neuron_cfg, first=True)
         self.stem_block = ConvBlock(half, neuron_cfg, mlp_ratio)
@@ -380,10 +423,17 @@ class SpikeVideoFormer(BaseSpikingBackbone):
             for norm in self.residual_branch_norms():
                 nn.init.zeros_(norm.weight)
 
+    @property
+    def causal(self) -> bool:
+        """True when no output of frame ``t`` depends on a later frame (in eval mode): with
+        ``attention`` in :data:`CAUSAL_ATTENTION_MODES`."""
+        return self.attention in CAUSAL_ATTENTION_MODES
+
     def _check_input(self, x):
         check_video_input(self, x, self.in_channels)
         name = type(self).__name__
-        if self.num_frames is not None and x.shape[2] != self.num_frames:
+        if (self.num_frames is not None and x.shape[2] != self.num_frames
+                and not self.is_streaming):
             raise ValueError(f'{name} was built for T={self.num_frames} frames, got '
                              f'T={x.shape[2]} (shape {tuple(x.shape)})')
         if x.shape[3] % 16 or x.shape[4] % 16:

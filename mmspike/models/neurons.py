@@ -121,7 +121,27 @@ LIF_SIGMOID = dict(type='LIF', tau=2.0, decay_input=True, v_threshold=1.0, v_res
                    surrogate=dict(type='sigmoid', alpha=4.0), detach_reset=True)
 
 
-class BaseMultiStepNeuron(nn.Module):
+class StatefulModule(nn.Module):
+    """A module that keeps state between calls until :meth:`reset` (spikingjelly's
+    ``MemoryModule`` in mmspike): neurons keep their membrane, causal attention its running sum.
+
+    :func:`has_spiking_state` recognises it, so :func:`reset_neurons` (and
+    :class:`SpikeResetHook`) reset it and gradient checkpointing restores it.  Subclasses
+    implement :meth:`reset`, :meth:`get_state` and :meth:`set_state`.
+    """
+
+    def reset(self):
+        raise NotImplementedError
+
+    def get_state(self):
+        """The state, as :meth:`set_state` takes it back."""
+        raise NotImplementedError
+
+    def set_state(self, state):
+        raise NotImplementedError
+
+
+class BaseMultiStepNeuron(StatefulModule):
     """Shared state handling and the charge-fire-reset loop over the first (time) dimension.
 
     For every step ``t``: ``H = charge(X[t], V)``, ``S = fire(H)``, ``V = reset_membrane(H, S')``
@@ -153,6 +173,12 @@ class BaseMultiStepNeuron(nn.Module):
         """Forget the membrane potential (the next forward starts from ``V_reset``)."""
         self.v = None
         self.v_seq = None
+
+    def get_state(self):
+        return self.v
+
+    def set_state(self, state):
+        self.v = state
 
     def charge(self, x, v):
         raise NotImplementedError
@@ -356,10 +382,12 @@ def _is_spikingjelly_stateful(module: nn.Module) -> bool:
 
 
 def has_spiking_state(module: nn.Module) -> bool:
-    """Whether ``module`` keeps state between calls: a spiking neuron (:func:`is_spiking_neuron`)
-    or any other stateful spikingjelly module (``MemoryModule``).  What :func:`reset_neurons`
-    resets and what gradient checkpointing must restore."""
-    return is_spiking_neuron(module) or _is_spikingjelly_stateful(module)
+    """Whether ``module`` keeps state between calls: a spiking neuron (:func:`is_spiking_neuron`),
+    another mmspike :class:`StatefulModule` (e.g. causal attention) or any other stateful
+    spikingjelly module (``MemoryModule``).  What :func:`reset_neurons` resets and what gradient
+    checkpointing must restore."""
+    return (isinstance(module, StatefulModule) or is_spiking_neuron(module)
+            or _is_spikingjelly_stateful(module))
 
 
 def reset_neurons(module: nn.Module) -> int:

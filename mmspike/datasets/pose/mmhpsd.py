@@ -24,14 +24,12 @@ from mmpose.registry import DATASETS
 # the layout is defined once, by the generator that writes it
 from ..pose_clips import (FRAME_DIR, NUM_JOINTS, POSE_DIR, SMPL_FLIP_INDEX, SMPL_JOINT_NAMES,
                           SMPL_PARENTS, TEST_SUBJECTS, frame_path, parse_action_name, pose_path)
+from ._clips import (check_clip_lengths, check_root_joints, clip_positions, clip_spacing,
+                     clip_span, mean_relative_pose, positive_int, root_of, skeleton_links,
+                     union_box)
+
 _FRAME_RE = re.compile(r'^fullpic(\d+)\.jpg$')
 _POSE_RE = re.compile(r'^pose_(\d+)\.npz$')
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f'{name} must be a positive integer, got {value!r}')
-    return int(value)
 
 
 def _frame_file(root, action, idx):
@@ -54,11 +52,13 @@ def _indices(directory, pattern):
     return found
 
 
-def _load_joints3d(path):
+def _load_pose(path):
+    """joints3d [24, 3] float32 and joints2d [24, 2] float32 (pixels; None when absent)."""
     try:
         with np.load(path, allow_pickle=False) as pose:
             keys = sorted(pose.files)
             joints = np.asarray(pose['joints3d']) if 'joints3d' in keys else None
+            joints2d = np.asarray(pose['joints2d']) if 'joints2d' in keys else None
     except Exception as error:  # not an npz: numpy and zipfile raise many types
         raise ValueError(f'cannot read pose file {path}: {error}') from error
     if joints is None:
@@ -66,11 +66,12 @@ def _load_joints3d(path):
     if joints.shape != (NUM_JOINTS, 3):
         raise ValueError(f'pose file {path}: joints3d must have shape ({NUM_JOINTS}, 3), '
                          f'got {joints.shape}')
-    return joints.astype(np.float32)
-
-
-def _skeleton_links():
-    return [(parent, child) for child, parent in enumerate(SMPL_PARENTS) if parent >= 0]
+    if joints2d is not None:
+        if joints2d.ndim != 2 or joints2d.shape[0] != NUM_JOINTS or joints2d.shape[1] < 2:
+            raise ValueError(f'pose file {path}: joints2d must have shape ({NUM_JOINTS}, 2 or '
+                             f'3), got {joints2d.shape}')
+        joints2d = joints2d[:, :2].astype(np.float32)
+    return joints.astype(np.float32), joints2d
 
 
 @DATASETS.register_module()
@@ -112,12 +113,17 @@ class MMHPSDClipDataset(BaseDataset):
     Each data_info holds ``img_paths`` (T str), ``frame_ids`` (T int, the file indices),
     ``action``, ``subject`` (int), ``clip_len``, ``gap``, ``joints3d`` [T, 24, 3] absolute,
     ``lifting_target`` [T, 24, 3] root-relative, ``lifting_target_root`` [T, 1, 3] and
-    ``lifting_target_visible`` [T, 24] (ones), all float32.
+    ``lifting_target_visible`` [T, 24] (ones), all float32, and, when every pose file of the
+    action has ``joints2d``, ``bbox``: ``[x1, y1, x2, y2]`` around the clip's 2D joints over
+    all its frames (for :class:`~mmspike.datasets.pose.CropClipToBox`).  ``joints2d`` are taken
+    as pixels of the frame files, which is what the generator writes; on the real MMHPSD, check
+    it (``tools/test.py --show-dir`` shows the crops' effect).
 
     Errors: ``FileNotFoundError`` for a missing ``data_root``, a split with no actions, or a
     frame whose image or pose file is missing; ``ValueError`` for bad arguments, a pose file
-    without a [24, 3] ``joints3d``, or when no action is long enough for one clip (actions that
-    are too short are skipped with a warning if others are long enough).
+    without a [24, 3] ``joints3d`` (or with a ``joints2d`` that is not [24, 2 or 3]), or when no
+    action is long enough for one clip (actions that are too short are skipped with a warning
+    if others are long enough).
     """
 
     METAINFO = dict(
@@ -127,7 +133,7 @@ class MMHPSDClipDataset(BaseDataset):
         parents=list(SMPL_PARENTS),
         keypoint_id2name=dict(enumerate(SMPL_JOINT_NAMES)),
         keypoint_name2id={name: i for i, name in enumerate(SMPL_JOINT_NAMES)},
-        skeleton_links=_skeleton_links(),
+        skeleton_links=skeleton_links(SMPL_PARENTS),
         flip_indices=list(SMPL_FLIP_INDEX),
     )
 
@@ -148,26 +154,18 @@ class MMHPSDClipDataset(BaseDataset):
                  max_refetch: int = 1000,
                  indices: Optional[Union[int, Sequence[int]]] = None,
                  filter_cfg: Optional[dict] = None):
-        self.clip_len = _positive_int('clip_len', clip_len)
-        self.gap = _positive_int('gap', gap)
-        self.stride = (self.clip_len * self.gap if stride is None
-                       else _positive_int('stride', stride))
+        self.clip_len, self.gap, self.stride = clip_spacing(clip_len, gap, stride)
         if subjects is not None:
             if isinstance(subjects, (int, str)) or not len(subjects):
                 raise ValueError(f'subjects must be a non-empty list of integers, '
                                  f'got {subjects!r}')
-            self.subjects = sorted({_positive_int('subject', s) for s in subjects})
+            self.subjects = sorted({positive_int('subject', s) for s in subjects})
         elif split in ('train', 'test'):
             self.subjects = None  # resolved by scanning
         else:
             raise ValueError(f"split must be 'train' or 'test' (or give subjects), got {split!r}")
         self.split = split if subjects is None else None
-        root_joints = tuple(root_joints)
-        if not root_joints or any(isinstance(j, bool) or not isinstance(j, (int, np.integer))
-                                  or not 0 <= j < NUM_JOINTS for j in root_joints):
-            raise ValueError(f'root_joints must be a non-empty list of joint indices in '
-                             f'[0, {NUM_JOINTS}), got {root_joints!r}')
-        self.root_joints = tuple(int(j) for j in root_joints)
+        self.root_joints = check_root_joints(root_joints, NUM_JOINTS)
         self.compute_mean_pose = compute_mean_pose
         if not data_root or not osp.isdir(data_root):
             raise FileNotFoundError(f'MMHPSD data_root {data_root!r} is not a directory')
@@ -199,7 +197,8 @@ class MMHPSDClipDataset(BaseDataset):
         return (subject in TEST_SUBJECTS) == (self.split == 'test')
 
     def _action_poses(self, action, check_images=True):
-        """Sorted frame indices of ``action`` and their joints3d [N, 24, 3] float32."""
+        """Sorted frame indices of ``action``, their joints3d [N, 24, 3] float32 and joints2d
+        [N, 24, 2] (None unless every pose file has them)."""
         root = self.data_root
         poses = _indices(pose_path(root, action, 0).parent, _POSE_RE)
         if check_images:
@@ -211,12 +210,15 @@ class MMHPSDClipDataset(BaseDataset):
                 raise FileNotFoundError(f'pose file {_pose_file(root, action, idx)} has no '
                                         f'frame: expected {_frame_file(root, action, idx)}')
         ids = sorted(poses)
-        joints = np.stack([_load_joints3d(_pose_file(root, action, i)) for i in ids]) \
-            if ids else np.zeros((0, NUM_JOINTS, 3), np.float32)
-        return ids, joints
+        loaded = [_load_pose(_pose_file(root, action, i)) for i in ids]
+        joints = np.stack([j3 for j3, _ in loaded]) if ids \
+            else np.zeros((0, NUM_JOINTS, 3), np.float32)
+        joints2d = np.stack([j2 for _, j2 in loaded]) \
+            if ids and all(j2 is not None for _, j2 in loaded) else None
+        return ids, joints, joints2d
 
     def _root(self, joints):
-        return joints[..., list(self.root_joints), :].mean(axis=-2, keepdims=True)
+        return root_of(joints, self.root_joints)
 
     def load_data_list(self) -> List[dict]:
         actions = self._actions()
@@ -229,18 +231,17 @@ class MMHPSDClipDataset(BaseDataset):
                 f'{FRAME_DIR}/subjectXX_groupY_timeZ/imgs and {POSE_DIR}/.../poses; found '
                 f'actions: {sorted(actions) or "none"})')
 
-        span = (self.clip_len - 1) * self.gap + 1
+        span = clip_span(self.clip_len, self.gap)
         data_list, loaded, too_short = [], {}, []
         for action, subject in selected.items():
-            ids, joints = self._action_poses(action)
+            ids, joints, joints2d = self._action_poses(action)
             loaded[action] = joints
             if len(ids) < span:
                 too_short.append(f'{action} ({len(ids)} frames)')
                 continue
             root = self._root(joints)
             relative = joints - root
-            for start in range(0, len(ids) - span + 1, self.stride):
-                pos = list(range(start, start + span, self.gap))
+            for pos in clip_positions(len(ids), self.clip_len, self.gap, self.stride):
                 frame_ids = [ids[p] for p in pos]
                 data_list.append(dict(
                     img_paths=[_frame_file(self.data_root, action, i) for i in frame_ids],
@@ -252,14 +253,10 @@ class MMHPSDClipDataset(BaseDataset):
                     joints3d=joints[pos].copy(),
                     lifting_target=relative[pos].astype(np.float32),
                     lifting_target_root=root[pos].astype(np.float32),
-                    lifting_target_visible=np.ones((self.clip_len, NUM_JOINTS), np.float32)))
-        need = (f'clip_len={self.clip_len} x gap={self.gap} needs {span} frames '
-                f'((clip_len - 1) * gap + 1)')
-        if not data_list:
-            raise ValueError(f'no action of {what} is long enough for one clip: {need}; '
-                             f'found {", ".join(too_short)}')
-        for entry in too_short:
-            warnings.warn(f'MMHPSDClipDataset: skipping action {entry}: {need}')
+                    lifting_target_visible=np.ones((self.clip_len, NUM_JOINTS), np.float32),
+                    **({} if joints2d is None else dict(bbox=union_box(joints2d[pos])))))
+        check_clip_lengths('MMHPSDClipDataset', 'action', what, len(data_list), too_short,
+                           self.clip_len, self.gap)
 
         self._metainfo.update(root_joints=list(self.root_joints), clip_len=self.clip_len,
                               gap=self.gap, stride=self.stride,
@@ -275,16 +272,10 @@ class MMHPSDClipDataset(BaseDataset):
             warnings.warn('MMHPSDClipDataset: no training-subject actions under '
                           f'{self.data_root!r}; metainfo mean_pose is None')
             return None
-        total, count = np.zeros((NUM_JOINTS, 3), np.float64), 0
-        for action in train:
-            joints = loaded.get(action)
-            if joints is None:
-                joints = self._action_poses(action, check_images=False)[1]
-            joints = joints.astype(np.float64)
-            total += (joints - self._root(joints)).sum(axis=0)
-            count += len(joints)
-        if count == 0:
+        poses = (loaded[action] if action in loaded
+                 else self._action_poses(action, check_images=False)[1] for action in train)
+        mean_pose = mean_relative_pose(poses, self.root_joints)
+        if mean_pose is None:
             warnings.warn('MMHPSDClipDataset: training-subject actions hold no pose files; '
                           'metainfo mean_pose is None')
-            return None
-        return (total / count).astype(np.float32)
+        return mean_pose

@@ -1,6 +1,7 @@
 """VideoPoseLifter: 3D pose of every frame of a video clip, from pixels (MMPose estimator)."""
 from __future__ import annotations
 
+import contextlib
 from typing import List, Optional, Sequence, Union
 
 import torch
@@ -110,7 +111,15 @@ class VideoPoseLifter(PoseLifter):
         init_cfg, metainfo: as ``PoseLifter``.
 
     The trajectory model and semi-supervised loss of ``PoseLifter`` are not supported.
-    ``causal`` is the backbone's ``causal`` attribute, False when it has none.
+
+    Online use: when :attr:`causal` (a causal backbone, no neck, a per-step head), the model
+    can run a video one frame at a time, carrying the neuron states (and causal attention's
+    running sum) from frame to frame; the joints equal those of the whole-clip forward::
+
+        model.eval()
+        with model.streaming():
+            for frame in frames:                    # [N, 3, H, W], raw pixels
+                joints = model.predict_frame(frame)  # [N, J, 3]
     """
 
     def __init__(self,
@@ -139,7 +148,38 @@ class VideoPoseLifter(PoseLifter):
 
     @property
     def causal(self) -> bool:
-        return bool(getattr(self.backbone, 'causal', False))
+        """Whether the joints of frame ``t`` depend on frames ``<= t`` only: the backbone is
+        causal (its ``causal`` attribute), there is no neck (necks pool or mix time steps) and
+        the head works step by step (its ``causal`` attribute)."""
+        return (bool(getattr(self.backbone, 'causal', False)) and not self.with_neck
+                and bool(getattr(self.head, 'causal', False)))
+
+    @contextlib.contextmanager
+    def streaming(self):
+        """Context for :meth:`predict_frame`: a new video starts (states reset) on entering."""
+        if not self.causal:
+            raise ValueError(
+                f'{type(self).__name__} is not causal (backbone causal: '
+                f'{bool(getattr(self.backbone, "causal", False))}, neck: {self.with_neck}, head '
+                f'causal: {bool(getattr(self.head, "causal", False))}), so it cannot run frame '
+                f"by frame; use e.g. SpikeVideoFormer attention='causal', no neck and "
+                f'SpikeTemporalRegressionHead')
+        with self.backbone.streaming():
+            yield self
+
+    @torch.no_grad()
+    def predict_frame(self, frame: Tensor) -> Tensor:
+        """Joints ``[N, J, 3]`` of the next frame ``[N, C, H, W]`` (raw pixels, normalised by
+        the data preprocessor) of the videos being streamed (inside :meth:`streaming`)."""
+        if not getattr(self.backbone, 'is_streaming', False):
+            raise RuntimeError('predict_frame needs the streaming() context (it resets the '
+                               'state at the start of a video)')
+        if not torch.is_tensor(frame) or frame.dim() != 4:
+            shape = tuple(frame.shape) if torch.is_tensor(frame) else type(frame).__name__
+            raise ValueError(f'predict_frame expects one frame per video, [N, C, H, W], got '
+                             f'{shape}')
+        inputs = self.data_preprocessor(dict(inputs=frame.unsqueeze(2)))['inputs']
+        return self.head.forward(self.extract_feat(inputs))[:, 0]
 
     def _check_inputs(self, inputs: Tensor) -> None:
         if not torch.is_tensor(inputs) or inputs.dim() != 5:

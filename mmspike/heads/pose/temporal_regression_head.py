@@ -21,14 +21,32 @@ def _as_tensor(value, like: torch.Tensor) -> torch.Tensor:
     return value.to(device=like.device, dtype=like.dtype)
 
 
+def _feat_size(value, owner: str) -> Optional[Tuple[int, int]]:
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        size = tuple(value)
+        ok = len(size) == 2 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                    and v > 0 for v in size)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f'{owner}: feat_size must be None, a positive int or (H, W), '
+                         f'got {value!r}')
+    return int(size[0]), int(size[1])
+
+
 @MODELS.register_module()
 class SpikeTemporalRegressionHead(BaseHead):
     """Regress root-relative 3D joints for every time step of a clip.
 
-    ``[T, N, C, H, W]`` (the last map of the backbone's or neck's tuple) -> average over H, W ->
-    per-step features ``[T, N, C]`` -> ``Linear(C, J * 3)`` shared over the time steps ->
-    ``[N, T, J, 3]``, root-relative joints in the targets' unit (metres for MMHPSD).  The head is
-    real-valued (no neuron) and has no state.
+    ``[T, N, C, H, W]`` (the last map of the backbone's or neck's tuple) -> per-step features
+    (average over H, W: ``[T, N, C]``; or, with ``feat_size``, the whole map flattened:
+    ``[T, N, C * H * W]``, which keeps where things are in the frame) -> ``Linear`` shared over
+    the time steps -> ``[N, T, J, 3]``, root-relative joints in the targets' unit (metres for
+    MMHPSD).  The head is real-valued (no neuron) and has no state.
 
     Causality: the output of step ``t`` depends only on the features of step ``t``, so the
     whole model is causal exactly when the backbone is (a backbone whose attention mixes time
@@ -37,6 +55,9 @@ class SpikeTemporalRegressionHead(BaseHead):
     Args:
         in_channels (int): channels ``C`` of the input map.
         num_joints (int): joints ``J``. Defaults to 24 (SMPL, MMHPSD).
+        feat_size (int | tuple[int, int], optional): ``(H, W)`` of the input map to flatten
+            it instead of averaging it (the input must then have exactly this size).
+            Defaults to None (average).
         loss (dict): ``dict(type='L1' | 'MSE', loss_weight=1.0)``: the per-coordinate joint
             error averaged over visible joints (``lifting_target_visible`` > 0).
             Defaults to ``dict(type='L1')``.
@@ -57,9 +78,13 @@ class SpikeTemporalRegressionHead(BaseHead):
     the instances, the layout of the data samples' ``gt_instances``.
     """
 
+    #: the output of step ``t`` depends on the input of step ``t`` only
+    causal = True
+
     def __init__(self,
                  in_channels: int,
                  num_joints: int = 24,
+                 feat_size: Union[int, Tuple[int, int], None] = None,
                  loss: dict = dict(type='L1'),
                  velocity_weight: float = 1.0,
                  unit_scale: float = 1000.0,
@@ -80,11 +105,15 @@ class SpikeTemporalRegressionHead(BaseHead):
             raise ValueError(f'velocity_weight must be >= 0, got {velocity_weight}')
         self.in_channels = int(in_channels)
         self.num_joints = int(num_joints)
+        self.feat_size = _feat_size(feat_size, type(self).__name__)
         self.loss_type = loss['type']
         self.loss_weight = float(loss.get('loss_weight', 1.0))
         self.velocity_weight = float(velocity_weight)
         self.unit_scale = float(unit_scale)
-        self.fc = nn.Linear(self.in_channels, self.num_joints * 3)
+        features = self.in_channels
+        if self.feat_size is not None:
+            features *= self.feat_size[0] * self.feat_size[1]
+        self.fc = nn.Linear(features, self.num_joints * 3)
 
     # ------------------------------------------------------------------------------------
     def forward(self, feats: Union[torch.Tensor, Tuple[torch.Tensor, ...]]) -> torch.Tensor:
@@ -96,8 +125,26 @@ class SpikeTemporalRegressionHead(BaseHead):
                              f"backbone's layout, not a TemporalNeck output), got shape "
                              f'{tuple(x.shape)}')
         steps, batch = x.shape[:2]
-        x = self.fc(x.mean(dim=(3, 4)))                     # [T, N, J*3], step by step
+        if self.feat_size is None:
+            x = x.mean(dim=(3, 4))                          # [T, N, C]
+        else:
+            if tuple(x.shape[3:]) != self.feat_size:
+                raise ValueError(f'{name} was built for {self.feat_size[0]} x '
+                                 f'{self.feat_size[1]} maps (feat_size), got '
+                                 f'{x.shape[3]} x {x.shape[4]} (input shape {tuple(x.shape)})')
+            x = x.flatten(2)                                # [T, N, C*H*W]
+        x = self.fc(x)                                      # [T, N, J*3], step by step
         return x.view(steps, batch, self.num_joints, 3).transpose(0, 1)
+
+    @torch.no_grad()
+    def init_output_bias(self, mean_pose) -> None:
+        """Set the output bias to ``mean_pose`` ``[J, 3]`` (in the targets' unit), so that a
+        zero feature predicts the mean pose (see :class:`mmspike.hooks.MeanPoseInitHook`)."""
+        mean_pose = torch.as_tensor(np.asarray(mean_pose), dtype=self.fc.bias.dtype)
+        if tuple(mean_pose.shape) != (self.num_joints, 3):
+            raise ValueError(f'{type(self).__name__}: mean_pose must be [{self.num_joints}, 3], '
+                             f'got {tuple(mean_pose.shape)}')
+        self.fc.bias.copy_(mean_pose.reshape(-1).to(self.fc.bias.device))
 
     # ------------------------------------------------------------------------------------
     def _targets(self, batch_data_samples, pred: torch.Tensor):
