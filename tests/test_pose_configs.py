@@ -77,24 +77,28 @@ def test_demo_config_names_the_embedded_pose_dataset():
     assert cfg.embedded_dataset['root'] == cfg.train_dataloader.dataset.data_root
 
 
-def shrink(cfg, root, work_dir):
-    return shrink_pose_config(cfg, root, work_dir, clip_len=T, size=SIZE)
+def shrink(cfg, root, work_dir, tiny=False):
+    return shrink_pose_config(cfg, root, work_dir, clip_len=T, size=SIZE, tiny=tiny)
 
 
-def test_demo_config_trains_and_tests_with_tools(tiny_mmhpsd, tmp_path):
+@pytest.mark.parametrize('path, tiny', [(DEMO, False), (MMHPSD, True)])
+def test_config_trains_and_tests_with_tools(path, tiny, tiny_mmhpsd, tmp_path):
+    """tools/train.py then tools/test.py (the MMHPSD recipe with the 'tiny' widths)."""
     work_dir = tmp_path / 'work'
-    cfg = shrink(Config.fromfile(DEMO), tiny_mmhpsd, work_dir)
-    cfg_path = tmp_path / 'tiny_pose_demo.py'
+    cfg = shrink(Config.fromfile(path), tiny_mmhpsd, work_dir, tiny=tiny)
+    assert [m['type'] for m in cfg.test_evaluator] == ['VideoPose3DMetric', 'SpikeEnergyMetric']
+    cfg_path = tmp_path / 'tiny_pose.py'
     cfg.dump(str(cfg_path))
     ckpt, summary = train_then_test(cfg_path, work_dir, tmp_path)
     assert ckpt.endswith('iter_2.pth') and osp.isfile(ckpt)
     for key in ('pose/mpjpe=', 'pose/pa_mpjpe=', 'pose/baseline_pa_mpjpe=',
-                'energy/mJ_per_sample='):
+                'energy/mJ_per_sample=', 'energy/firing_rate='):
         assert key in summary, summary
 
 
-def test_mmhpsd_config_trains_two_iterations(tiny_mmhpsd, tmp_path):
-    cfg = shrink(Config.fromfile(MMHPSD), tiny_mmhpsd, tmp_path / 'work')
+@pytest.mark.parametrize('path', [DEMO, MMHPSD])
+def test_config_trains_through_the_runner_in_mmpose_scope(path, tiny_mmhpsd, tmp_path):
+    cfg = shrink(Config.fromfile(path), tiny_mmhpsd, tmp_path / 'work')
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
     assert cfg.default_scope == 'mmpose'
     train_pose_runner_two_iterations(cfg, tmp_path / 'work')
