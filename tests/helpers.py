@@ -82,3 +82,22 @@ def shrink_pose_config(cfg, root, work_dir, clip_len, size, tiny=False):
     train_two_iterations(cfg, work_dir)
     cfg.log_level = 'WARNING'
     return cfg
+
+
+def calibrate_batch_norms(model, run):
+    """Give every BatchNorm of ``model`` the statistics of the batch that ``run()`` feeds it (in
+    training mode, no gradients), then return ``model`` in eval mode.  A random-init spiking
+    model's neurons hardly fire in eval mode with the default statistics (mean 0, variance 1);
+    with these they fire as in training."""
+    import torch
+    from torch.nn.modules.batchnorm import _BatchNorm
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 1.0
+    model.train()
+    with torch.no_grad():
+        run()
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    return model.eval()

@@ -1,9 +1,9 @@
 """Causal space-time attention and frame-by-frame (online) inference."""
 import pytest
 import torch
-from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmspike  # noqa: F401
+from helpers import calibrate_batch_norms
 from mmspike.backbones import SpikeVideoFormer, SVFormer
 from mmspike.backbones.base import checkpoint_stateful
 from mmspike.models import reset_neurons
@@ -12,17 +12,8 @@ from mmspike.ops import (causal_dot_attention, causal_hamming_attention, hamming
 
 
 def _calibrated(model, frames):
-    """``model`` in eval mode with BatchNorm statistics of one batch (so its neurons fire in
-    eval mode as in training; the default statistics silence a random-init model)."""
-    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
-    for m in norms:
-        m.momentum = 1.0
-    model.train()
-    with torch.no_grad():
-        model(torch.randn(4, 3, frames, 32, 32))
-    for m in norms:
-        m.momentum = 0.1
-    return model.eval()
+    """``model`` in eval mode with the BatchNorm statistics of one random batch."""
+    return calibrate_batch_norms(model, lambda: model(torch.randn(4, 3, frames, 32, 32)))
 
 
 def _spikes(*shape):

@@ -210,6 +210,12 @@ def test_clip_box_from_center_and_scale(h36m_root, copy_root):
         half = 100 * scale[rows][:, None]  # MMPose: scale = box side / 200
         expected = [*(center[rows] - half).min(0), *(center[rows] + half).max(0)]
         np.testing.assert_allclose(info['bbox'], expected, rtol=1e-5)
+    arrays = rewrite(copy_root, TRAIN_ANN, center=center[:-1], scale=scale[:-1])
+    with pytest.raises(ValueError, match=r'center / scale have \d+ rows but S has \d+'):
+        dataset(copy_root, TRAIN_ANN, clip_len=3)
+    rewrite(copy_root, TRAIN_ANN, center=arrays['center'][:, :1], scale=scale)
+    with pytest.raises(ValueError, match=r'center must be \(N, 2\) and scale \(N,\)'):
+        dataset(copy_root, TRAIN_ANN, clip_len=3)
     rewrite(copy_root, TRAIN_ANN, center=None)
     assert 'bbox' not in dataset(copy_root, TRAIN_ANN, clip_len=3)[0]  # no boxes, no crop
 

@@ -10,6 +10,7 @@ from mmengine.structures import InstanceData  # noqa: E402
 from mmpose.registry import MODELS  # noqa: E402
 from mmpose.structures import PoseDataSample  # noqa: E402
 
+from helpers import calibrate_batch_norms  # noqa: E402
 import mmspike.estimators.pose  # noqa: E402,F401
 import mmspike.pose  # noqa: E402,F401
 from mmspike.estimators.pose import (ClipDataPreprocessor,  # noqa: E402
@@ -288,17 +289,6 @@ def test_head_feat_size_flattens_the_map_and_checks_its_size():
         SpikeTemporalRegressionHead(in_channels=8, feat_size=(2, 0))
 
 
-def _calibrate_batch_norms(model, clip):
-    """BatchNorm statistics of one batch, so that a random-init model's neurons fire in eval."""
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
-        m.momentum = 1.0
-    model.train()
-    with torch.no_grad():
-        model.extract_feat(clip)
-    return model.eval()
-
-
 def test_online_frame_by_frame_joints_equal_the_whole_clip_forward():
     """Causal configuration: SpikeVideoFormer attention='causal', no neck, per-step head."""
     cfg = model_cfg(feat_size=2)
@@ -306,12 +296,11 @@ def test_online_frame_by_frame_joints_equal_the_whole_clip_forward():
     model = build(cfg)
     assert model.causal
     clips = batch(seed=3)['inputs']
-    _calibrate_batch_norms(model, model.data_preprocessor(dict(inputs=clips))['inputs'])
+    inputs = model.data_preprocessor(dict(inputs=clips))['inputs']
+    calibrate_batch_norms(model, lambda: model.extract_feat(inputs))
     with torch.no_grad():
-        whole = model.head.forward(model.extract_feat(
-            model.data_preprocessor(dict(inputs=clips))['inputs']))          # [N, T, J, 3]
-        predicted = model.predict(model.data_preprocessor(dict(inputs=clips))['inputs'],
-                                  samples())
+        whole = model.head.forward(model.extract_feat(inputs))              # [N, T, J, 3]
+        predicted = model.predict(inputs, samples())
     frames = torch.stack(clips)                                                # [N, 3, T, H, W]
     with model.streaming():
         online = torch.stack([model.predict_frame(frames[:, :, t]) for t in range(T)], 1)

@@ -43,6 +43,7 @@ NUM_JOINTS = len(H36M_JOINT_NAMES)
 TRAIN_SUBJECTS = ('S1', 'S5', 'S6', 'S7', 'S8')
 TEST_SUBJECTS = ('S9', 'S11')
 REQUIRED_KEYS = ('imgname', 'S')
+BOX_KEYS = ('center', 'scale')  # optional: person boxes for CropClipToBox
 
 # subject, action (may hold '_', not '.'), camera id, frame number
 _IMGNAME_RE = re.compile(r'^(S\d+)_([^.]+)\.([^._]+)_(\d+)\.[A-Za-z]+$')
@@ -98,15 +99,11 @@ def _resolve(path: Optional[str], data_root: str) -> str:
     return path if osp.isabs(path) or not data_root else osp.join(data_root, path)
 
 
-def h36m_boxes(path: str) -> Optional[np.ndarray]:
-    """Person boxes ``[x1, y1, x2, y2]`` (N, 4) float32 from the ``center`` (N, 2) and ``scale``
-    (N,) of a Human3.6M npz (MMPose's convention: ``scale`` = box side / 200), or None when the
-    file has neither."""
-    with np.load(path, allow_pickle=False) as ann:
-        if 'center' not in ann.files or 'scale' not in ann.files:
-            return None
-        center = np.asarray(ann['center'], np.float64)
-        scale = np.asarray(ann['scale'], np.float64).reshape(-1)
+def _person_boxes(center: np.ndarray, scale: np.ndarray, path: str) -> np.ndarray:
+    """Person boxes ``[x1, y1, x2, y2]`` (N, 4) float32 from ``center`` (N, 2) and ``scale``
+    (N,) (MMPose's convention: ``scale`` = box side / 200)."""
+    center = np.asarray(center, np.float64)
+    scale = np.asarray(scale, np.float64).reshape(-1)
     if center.ndim != 2 or center.shape[1] != 2 or len(scale) != len(center):
         raise ValueError(f'Human3.6M annotation file {path}: center must be (N, 2) and scale '
                          f'(N,), got {center.shape} and {scale.shape}')
@@ -114,20 +111,23 @@ def h36m_boxes(path: str) -> Optional[np.ndarray]:
     return np.concatenate([center - half, center + half], axis=1).astype(np.float32)
 
 
-def load_h36m_annotations(path: str) -> Tuple[np.ndarray, np.ndarray]:
-    """``imgname`` (N,) str and ``S`` (N, 17, 4) float32 of a Human3.6M npz in MMPose's layout.
+def load_h36m_annotations(path: str) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """``imgname`` (N,) str, ``S`` (N, 17, 4) float32 and the person boxes ``[x1, y1, x2, y2]``
+    (N, 4) float32 (from ``center`` +- 100 ``scale``; None when the file has neither) of a
+    Human3.6M npz in MMPose's layout, read in one pass.
 
     Raises:
         FileNotFoundError: ``path`` is not a file.
         ValueError: the file is not an npz, lacks ``imgname`` or ``S``, ``S`` is not
-            (N, 17, 4), ``imgname`` is not (N,) strings, or it holds no row.
+            (N, 17, 4), ``imgname`` is not (N,) strings, it holds no row, or ``center`` /
+            ``scale`` are not (N, 2) / (N,).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'Human3.6M annotation file {path!r} does not exist')
     try:
         with np.load(path, allow_pickle=False) as ann:
             keys = sorted(ann.files)
-            arrays = {k: np.asarray(ann[k]) for k in REQUIRED_KEYS if k in keys}
+            arrays = {k: np.asarray(ann[k]) for k in REQUIRED_KEYS + BOX_KEYS if k in keys}
     except Exception as error:  # not an npz: numpy and zipfile raise many types
         raise ValueError(f'cannot read Human3.6M annotation file {path}: {error}') from error
     missing = [k for k in REQUIRED_KEYS if k not in arrays]
@@ -150,7 +150,13 @@ def load_h36m_annotations(path: str) -> Tuple[np.ndarray, np.ndarray]:
                          f'but S has {len(joints)}')
     if not len(joints):
         raise ValueError(f'Human3.6M annotation file {path} holds no frame (0 rows)')
-    return imgname, joints.astype(np.float32)
+    boxes = None
+    if all(k in arrays for k in BOX_KEYS):
+        boxes = _person_boxes(arrays['center'], arrays['scale'], path)
+        if len(boxes) != len(joints):
+            raise ValueError(f'Human3.6M annotation file {path}: center / scale have '
+                             f'{len(boxes)} rows but S has {len(joints)}')
+    return imgname, joints.astype(np.float32), boxes
 
 
 def _group_videos(imgnames: np.ndarray, path: str) -> Dict[Tuple[str, str, str], dict]:
@@ -323,8 +329,7 @@ class Human36mClipDataset(BaseDataset):
                 f'{video_name}); {len(missing)} of the video\'s {len(paths)} frames are missing')
 
     def load_data_list(self) -> List[dict]:
-        imgnames, joints_all = load_h36m_annotations(self.ann_file)
-        boxes = h36m_boxes(self.ann_file)
+        imgnames, joints_all, boxes = load_h36m_annotations(self.ann_file)
         videos = _group_videos(imgnames, self.ann_file)
         found = sorted({s for s, _, _ in videos}, key=_subject_key)
         selected = sorted((key for key in videos
@@ -382,7 +387,7 @@ class Human36mClipDataset(BaseDataset):
         ``mean_pose_ann_file`` (``ann_file`` when None)."""
         path = self.mean_pose_ann_file or self.ann_file
         if self.mean_pose_ann_file and osp.abspath(path) != osp.abspath(self.ann_file):
-            imgnames, joints_all = load_h36m_annotations(path)
+            imgnames, joints_all, _ = load_h36m_annotations(path)
             videos = _group_videos(imgnames, path)
         # one video at a time: the full training split holds 1.5 M rows at 50 fps
         poses = (joints_all[video['rows'], :, :3] for (subject, _, _), video in videos.items()
