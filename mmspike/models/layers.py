@@ -1,4 +1,5 @@
 """Small multi-step building blocks shared by mmspike's backbones and heads."""
+import numpy as np
 import torch
 from torch import nn
 
@@ -14,6 +15,25 @@ def build_neuron(cfg):
     if name not in NEURONS:
         raise ValueError(f'unknown neuron type {name!r}; expected one of {sorted(NEURONS)}')
     return NEURONS[name](**cfg)
+
+
+def positive_pair(value, what: str, pair_name: str = '(a, b)'):
+    """None, a positive int ``n`` (-> ``(n, n)``) or a pair of positive ints -> None or a tuple
+    of two ints.  Otherwise a ValueError: ``'<what> must be None, a positive int or
+    <pair_name>, got <value>'``."""
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        pair = tuple(value)
+        ok = len(pair) == 2 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                    and v > 0 for v in pair)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f'{what} must be None, a positive int or {pair_name}, got {value!r}')
+    return int(pair[0]), int(pair[1])
 
 
 def last_feature_map(feats, owner) -> torch.Tensor:

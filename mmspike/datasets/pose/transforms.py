@@ -11,22 +11,12 @@ from mmengine.structures import InstanceData
 from mmpose.registry import TRANSFORMS
 from mmpose.structures import PoseDataSample
 
+from ...models.layers import positive_pair
+
 
 def _size(size) -> Optional[Tuple[int, int]]:
     """None, int or (w, h) -> None or (w, h)."""
-    if size is None:
-        return None
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        size = (size, size)
-    try:
-        w, h = size
-        ok = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
-                 for v in (w, h))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f'size must be None, a positive int or (w, h), got {size!r}')
-    return int(w), int(h)
+    return positive_pair(size, 'size', '(w, h)')
 
 
 @TRANSFORMS.register_module()

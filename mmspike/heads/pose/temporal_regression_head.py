@@ -10,7 +10,7 @@ from mmpose.models.heads.base_head import BaseHead
 from mmpose.registry import MODELS
 from torch import nn
 
-from ...models.layers import last_feature_map
+from ...models.layers import last_feature_map, positive_pair
 
 LOSS_TYPES = ('L1', 'MSE')
 
@@ -19,23 +19,6 @@ def _as_tensor(value, like: torch.Tensor) -> torch.Tensor:
     if not torch.is_tensor(value):
         value = torch.from_numpy(np.asarray(value))
     return value.to(device=like.device, dtype=like.dtype)
-
-
-def _feat_size(value, owner: str) -> Optional[Tuple[int, int]]:
-    if value is None:
-        return None
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (value, value)
-    try:
-        size = tuple(value)
-        ok = len(size) == 2 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                                    and v > 0 for v in size)
-    except TypeError:
-        ok = False
-    if not ok:
-        raise ValueError(f'{owner}: feat_size must be None, a positive int or (H, W), '
-                         f'got {value!r}')
-    return int(size[0]), int(size[1])
 
 
 @MODELS.register_module()
@@ -105,7 +88,7 @@ class SpikeTemporalRegressionHead(BaseHead):
             raise ValueError(f'velocity_weight must be >= 0, got {velocity_weight}')
         self.in_channels = int(in_channels)
         self.num_joints = int(num_joints)
-        self.feat_size = _feat_size(feat_size, type(self).__name__)
+        self.feat_size = positive_pair(feat_size, f'{type(self).__name__}: feat_size', '(H, W)')
         self.loss_type = loss['type']
         self.loss_weight = float(loss.get('loss_weight', 1.0))
         self.velocity_weight = float(velocity_weight)
