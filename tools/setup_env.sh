@@ -65,6 +65,16 @@ if [[ ! -x $VENV/bin/python ]]; then
 fi
 PY_TAG=$("$VENV/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
 
+# The CUDA build of torch and its nvidia-* packages take about 6 GiB once unpacked; a disk that fills
+# half-way leaves pip's "[Errno 28] No space left on device" and a broken venv, so check first.
+if ! "$VENV/bin/python" -c 'import torch' 2>/dev/null; then
+    need_kib=$((7 * 1024 * 1024))
+    free_kib=$(df -Pk "$VENV" | awk 'NR == 2 {print $4}')
+    if [[ -n $free_kib && $free_kib -lt $need_kib ]]; then
+        die "only $((free_kib / 1024)) MiB free on the disk of $VENV; installing torch and the" \
+            "OpenMMLab stack needs about $((need_kib / 1024)) MiB (set MMSPIKE_VENV to another disk)"
+    fi
+fi
 log "installing torch $TORCH_VERSION, torchvision $TORCHVISION_VERSION and build tools"
 # UPSTREAM: mmcv's setup.py and mmengine's get_installed_path (used by `_base_ = 'mmaction::...'`)
 # import pkg_resources, which setuptools 81 removed.
