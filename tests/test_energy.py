@@ -348,3 +348,55 @@ def test_recorder_bookkeeping_is_not_counted_as_model_energy(toy):
     with_recorder = estimate_energy(toy, x, count_elementwise=True)
     recorder.stop()
     assert (with_recorder.mac, with_recorder.ac) == (alone.mac, alone.ac)
+
+
+def test_integer_spikes_count_as_their_binary_sub_steps():
+    """An I-LIF spike s is s binary spikes (the paper's D binary steps): a layer's ACs on
+    integer spikes equal the sum of its ACs on the D binary sub-steps."""
+    from mmspike.models.neurons import expand_integer_spikes
+    torch.manual_seed(0)
+    levels = 4
+    spikes = torch.randint(0, levels + 1, (2, 3, 6, 6)).float()
+    spikes[spikes == 2] = 0  # some zeros
+    sub_steps = expand_integer_spikes(spikes, levels)
+    args = ((5, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1)
+    assert conv_synaptic_ops(spikes, *args) == sum(conv_synaptic_ops(s, *args)
+                                                   for s in sub_steps)
+    a = torch.randint(0, levels + 1, (2, 4, 5)).float()
+    b = torch.randint(0, levels + 1, (2, 5, 3)).float()
+    real = torch.randn(2, 5, 3)
+    a_steps, b_steps = expand_integer_spikes(a, levels), expand_integer_spikes(b, levels)
+    assert matmul_counts(a, real, True, False)[1] == sum(
+        matmul_counts(x, real, True, False)[1] for x in a_steps)
+    assert matmul_counts(a, b, True, True)[1] == sum(
+        matmul_counts(x, y, True, True)[1] for x in a_steps for y in b_steps)
+
+
+def test_counter_reads_the_integer_spike_range_from_the_model():
+    from mmspike.energy.counter import spike_value_range
+    from mmspike.models.neurons import MultiStepILIF
+
+    class IntegerNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.neuron = MultiStepILIF(levels=4)
+            self.conv = SeqToANN(nn.Conv2d(2, 3, 1, bias=False))
+
+        def forward(self, x):
+            return self.conv(self.neuron(x))
+
+    torch.manual_seed(0)
+    model = IntegerNet()
+    assert spike_value_range(model) == 4 and spike_value_range(nn.Conv2d(1, 1, 1)) == 1
+    x = torch.rand(2, 1, 2, 4, 4) * 12           # I-LIF emits values up to 4
+    with EnergyCounter(model) as counter, torch.no_grad():
+        spikes = model.neuron(x)
+        model.conv(spikes)
+    report = counter.report()
+    assert float(spikes.max()) > 1
+    assert report.mac == 0                       # counted as spikes, not as real values
+    assert report.ac == int(spikes.sum()) * 3    # every unit of spike value, times C_out
+    model.neuron.reset()
+    with EnergyCounter(model, max_spike_value=1) as binary_only, torch.no_grad():
+        model(x)
+    assert binary_only.report().ac == 0 and binary_only.report().mac > 0

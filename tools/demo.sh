@@ -6,6 +6,8 @@
 # with the frames of every clip shuffled (a model that uses temporal order must drop towards
 # chance there).  3D pose configs (model VideoPoseLifter): prints MPJPE / PA-MPJPE beside the
 # mean-pose baseline and writes videos of predicted vs ground-truth skeletons (--show-dir).
+# Video segmentation configs (model VideoEncoderDecoder): prints mIoU, mVC_8 / mVC_16 and the
+# energy per clip, and writes ground truth | prediction overlays of a few clips (--show-dir).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CONFIG=${1:-configs/svformer_demo.py}
@@ -18,7 +20,7 @@ MODEL=$("$PY" -c "import sys; from mmengine.config import Config; \
 print(Config.fromfile(sys.argv[1]).model.type)" "$CONFIG")
 "$PY" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" "$@"
 CKPT=$(cat "$WORK_DIR/last_checkpoint")
-if [ "$MODEL" = "VideoPoseLifter" ]; then
+if [ "$MODEL" = "VideoPoseLifter" ] || [ "$MODEL" = "VideoEncoderDecoder" ]; then
     "$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR" --show-dir vis \
         | tee "$WORK_DIR/test_result.txt"
 else

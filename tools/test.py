@@ -4,9 +4,11 @@
                                            [--shuffle-frames] [--show-dir DIR]
                                            [--launcher pytorch]
 
-``--show-dir DIR`` (3D pose configs) writes MP4 videos of the predicted and ground-truth skeletons
-of the first test clips to DIR (relative: under the work dir), with
-:class:`mmspike.hooks.PoseVideoHook`.
+``--show-dir DIR`` writes pictures of the first test clips to DIR (relative: under the work dir):
+for 3D pose configs MP4 videos of the predicted and ground-truth skeletons
+(:class:`mmspike.hooks.PoseVideoHook`), for video segmentation configs the frames with the
+ground truth and the prediction overlaid in class colours (:class:`mmspike.hooks.
+SegClipVisualizationHook`, through MMSeg's visualizer).
 """
 import argparse
 import os.path as osp
@@ -18,7 +20,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import mmspike  # noqa: E402,F401  (registers modules, applies compat repairs)
 from mmspike.datasets import prepare_embedded_dataset  # noqa: E402
-from mmspike.hooks import PoseVideoHook  # noqa: E402
+from mmspike.hooks import PoseVideoHook, SegClipVisualizationHook  # noqa: E402
 from mmspike.runner_utils import add_common_args, load_run_config  # noqa: E402
 
 
@@ -29,9 +31,10 @@ def parse_args(argv=None):
     parser.add_argument('--shuffle-frames', action='store_true',
                         help='control run: permute the frames of every test clip '
                         '(ShuffleFrames before FormatShape)')
-    parser.add_argument('--show-dir', help='3D pose: write MP4 videos of predicted vs '
-                        'ground-truth skeletons of the first test clips to this directory '
-                        '(relative: under the work dir)')
+    parser.add_argument('--show-dir', help='write pictures of the first test clips to this '
+                        'directory (relative: under the work dir): 3D pose: MP4 videos of '
+                        'predicted vs ground-truth skeletons; segmentation: ground truth and '
+                        'prediction overlaid on the frames')
     add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -44,12 +47,20 @@ def insert_shuffle_frames(pipeline):
     pipeline.insert(types.index('FormatShape'), dict(type='ShuffleFrames', seed=0))
 
 
-def add_pose_video_hook(cfg, show_dir):
-    """Append a PoseVideoHook writing to ``show_dir`` (relative: under ``cfg.work_dir``) to
-    ``cfg.custom_hooks``; return the absolute output directory."""
+SHOW_HOOKS = {'VideoPoseLifter': 'PoseVideoHook', 'VideoEncoderDecoder': 'SegClipVisualizationHook'}
+
+
+def add_show_hook(cfg, show_dir):
+    """Append the picture hook of the config's model type (:data:`SHOW_HOOKS`) writing to
+    ``show_dir`` (relative: under ``cfg.work_dir``) to ``cfg.custom_hooks``; return the absolute
+    output directory."""
+    model_type = cfg.model.get('type')
+    if model_type not in SHOW_HOOKS:
+        raise ValueError(f'--show-dir is implemented for the models {sorted(SHOW_HOOKS)}; this '
+                         f'config\'s model is {model_type!r}')
     out_dir = osp.abspath(show_dir if osp.isabs(show_dir) else osp.join(cfg.work_dir, show_dir))
     hooks = list(cfg.get('custom_hooks', None) or [])
-    hooks.append(dict(type='PoseVideoHook', out_dir=out_dir))
+    hooks.append(dict(type=SHOW_HOOKS[model_type], out_dir=out_dir))
     cfg.custom_hooks = hooks
     return out_dir
 
@@ -62,7 +73,7 @@ def main(argv=None):
     cfg.load_from = args.checkpoint
     if args.shuffle_frames:
         insert_shuffle_frames(cfg.test_dataloader.dataset.pipeline)
-    show_dir = add_pose_video_hook(cfg, args.show_dir) if args.show_dir else None
+    show_dir = add_show_hook(cfg, args.show_dir) if args.show_dir else None
     prepare_embedded_dataset(cfg)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
@@ -71,9 +82,11 @@ def main(argv=None):
     control = ' [frames shuffled]' if args.shuffle_frames else ''
     print(f'mmspike test result ({osp.basename(args.config)}){control}: {summary}', flush=True)
     if show_dir is not None:
-        videos = [path for hook in runner.hooks if isinstance(hook, PoseVideoHook)
-                  for path in hook.written]
-        print(f'pose videos ({len(videos)}) in {show_dir}', flush=True)
+        written = [path for hook in runner.hooks
+                   if isinstance(hook, (PoseVideoHook, SegClipVisualizationHook))
+                   for path in hook.written]
+        kind = 'pose videos' if cfg.model.type == 'VideoPoseLifter' else 'segmented clips'
+        print(f'{kind} ({len(written)}) in {show_dir}', flush=True)
 
 
 if __name__ == '__main__':

@@ -1,7 +1,8 @@
-# Runtime of MMSegmentation configs: mmseg scope and its visualizer.  The segmentation adapter
-# (segmentor, heads, datasets) is not written yet; configs add it to custom_imports when it is.
+# Runtime of MMSegmentation configs: mmseg scope, its visualizer, and mmspike's segmentation
+# adapter (VideoEncoderDecoder, SpikeSegformerHead, the VSPW / Cityscapes-sequence clip datasets
+# and transforms, VideoIoUMetric, registered in mmseg's registries).
 _base_ = ['default_runtime.py']
 default_scope = 'mmseg'
-custom_imports = dict(imports=['mmspike'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmspike', 'mmspike.seg'], allow_failed_imports=False)
 visualizer = dict(type='SegLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')],
-                  name='visualizer')
+                  name='visualizer', alpha=0.6)

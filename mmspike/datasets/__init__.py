@@ -5,7 +5,9 @@ Embedded, generated datasets (imported lazily: they need OpenCV, not torch):
 * ``motion_clips`` (:mod:`mmspike.datasets.motion_clips`): the action-recognition demo dataset,
   MP4s with MMAction2 annotation lists;
 * ``pose_clips`` (:mod:`mmspike.datasets.pose_clips`): 3D human pose video in the on-disk layout
-  of MMHPSD.
+  of MMHPSD;
+* ``seg_clips`` (:mod:`mmspike.datasets.seg_clips`): video semantic segmentation (frames and
+  per-pixel masks) in the on-disk layout of VSPW.
 
 :class:`ShuffleFrames` is the frame-order control transform.
 """
@@ -18,12 +20,12 @@ from .transforms import ShuffleFrames
 __all__ = ['prepare_embedded_dataset', 'ShuffleFrames']
 
 
-GENERATORS = ('motion_clips', 'pose_clips')
+GENERATORS = ('motion_clips', 'pose_clips', 'seg_clips')
 
 
 def prepare_embedded_dataset(cfg, timeout_s=600):
     """Generate the embedded dataset a config names in ``embedded_dataset`` (idempotent):
-    ``dict(root=..., generator='motion_clips' | 'pose_clips', **arguments of its
+    ``dict(root=..., generator='motion_clips' | 'pose_clips' | 'seg_clips', **arguments of its
     write_dataset)``; ``generator`` defaults to ``'motion_clips'``.
 
     Under a distributed launch only local rank 0 writes; the other ranks wait for its

@@ -75,6 +75,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .clip_sampling import bounded_int
 from .staging import read_meta, staged_directory
 
 GENERATOR_NAME = 'mmspike.pose_clips'
@@ -157,16 +158,6 @@ _CAMERA_HEIGHT_RANGE = (0.85, 1.05)
 
 _X, _Y, _Z = 0, 1, 2
 _DEG = np.pi / 180.0
-
-
-def _check_int(name: str, value, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f'{name} must be an integer, got {value!r}')
-    if value < minimum:
-        raise ValueError(f'{name} must be >= {minimum}, got {value}')
-    if maximum is not None and value > maximum:
-        raise ValueError(f'{name} must be <= {maximum}, got {value}')
-    return int(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -509,10 +500,10 @@ _WORLD_TO_CAMERA = np.diag([1.0, -1.0, -1.0])
 def sequence_poses(seed: int, subject: int, sequence: int, num_frames: int):
     """Poses of one sequence without rendering: (joints3d [T, 24, 3] camera frame, head forward
     [T, 3] camera frame, MotionSpec, SubjectBody, camera height)."""
-    _check_int('seed', seed, 0)
-    _check_int('subject', subject, 1, _MAX_SUBJECT)
-    _check_int('sequence', sequence, 0)
-    _check_int('num_frames', num_frames, _MIN_FRAMES, _MAX_FRAMES)
+    bounded_int('seed', seed, 0)
+    bounded_int('subject', subject, 1, _MAX_SUBJECT)
+    bounded_int('sequence', sequence, 0)
+    bounded_int('num_frames', num_frames, _MIN_FRAMES, _MAX_FRAMES)
     body = sample_subject_body(seed, subject)
     rng = _rng(seed, _STREAM_MOTION, subject, sequence)
     motion = sample_motion(rng)
@@ -609,7 +600,7 @@ def _body_colours(rng: np.random.Generator, wall_lum: float, floor_lum: float):
 def sample_sequence(seed: int, subject: int, sequence: int, num_frames: int = 64,
                     img_size: int = 64) -> PoseSequence:
     """Everything about one sequence: poses, projections and appearance (not yet pixels)."""
-    _check_int('img_size', img_size, _MIN_SIZE, _MAX_SIZE)
+    bounded_int('img_size', img_size, _MIN_SIZE, _MAX_SIZE)
     joints3d, head_forward, motion, body, camera_height = sequence_poses(
         seed, subject, sequence, num_frames)
     rng = _rng(seed, _STREAM_LOOK, subject, sequence)
@@ -751,7 +742,7 @@ def _normalise_subjects(subjects) -> list[int]:
         raise ValueError(f'subjects must be a sequence of integers, got {subjects!r}') from None
     if not values:
         raise ValueError('subjects must not be empty')
-    checked = [_check_int('subject', s, 1, _MAX_SUBJECT) for s in values]
+    checked = [bounded_int('subject', s, 1, _MAX_SUBJECT) for s in values]
     if len(set(checked)) != len(checked):
         raise ValueError(f'subjects must be distinct, got {values!r}')
     return sorted(checked)
@@ -828,12 +819,12 @@ def write_dataset(root, subjects=(1, 2, 3, 4, 5, 6, 7, 8), sequences_per_subject
     nothing is written.  Otherwise the dataset is built in ``<root>.tmp-<pid>`` and swapped in
     when complete; a non-empty ``root`` that this generator did not write is never replaced.
     """
-    seed = _check_int('seed', seed, 0)
+    seed = bounded_int('seed', seed, 0)
     subjects = _normalise_subjects(subjects)
-    sequences_per_subject = _check_int('sequences_per_subject', sequences_per_subject, 1)
-    frames_per_sequence = _check_int('frames_per_sequence', frames_per_sequence, _MIN_FRAMES,
-                                     _MAX_FRAMES)
-    img_size = _check_int('img_size', img_size, _MIN_SIZE, _MAX_SIZE)
+    sequences_per_subject = bounded_int('sequences_per_subject', sequences_per_subject, 1)
+    frames_per_sequence = bounded_int('frames_per_sequence', frames_per_sequence, _MIN_FRAMES,
+                                      _MAX_FRAMES)
+    img_size = bounded_int('img_size', img_size, _MIN_SIZE, _MAX_SIZE)
     root = Path(root)
     meta = _meta(seed, subjects, sequences_per_subject, frames_per_sequence, img_size)
 

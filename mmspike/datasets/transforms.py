@@ -1,8 +1,17 @@
-import zlib
+"""Task-independent clip transforms (mmcv/mmengine/numpy/OpenCV only; no task codebase).
 
+:class:`ShuffleFrames` is registered in mmspike's root ``TRANSFORMS``.  :class:`LoadClipFrames`
+is registered by each task package that uses it, in that codebase's registry
+(:mod:`mmspike.datasets.pose` in MMPose's, :mod:`mmspike.datasets.seg` in MMSeg's).
+"""
+import zlib
+from typing import Sequence, Union
+
+import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 
+from ..models.layers import positive_pair
 from ..registry import TRANSFORMS
 
 
@@ -42,3 +51,57 @@ class ShuffleFrames(BaseTransform):
 
     def __repr__(self):
         return f'{type(self).__name__}(seed={self.seed})'
+
+
+class LoadClipFrames(BaseTransform):
+    """Read every frame of ``results['img_paths']`` with OpenCV (one loader for every task).
+
+    Grayscale and colour JPEGs both become 3-channel images.  With ``size`` every frame is
+    resized to it (the same operation for all frames of the clip: area interpolation when
+    shrinking, bilinear otherwise).
+
+    Required keys: ``img_paths``.  Added keys: ``img`` (one uint8 array [T, H, W, 3]; RGB with
+    ``to_rgb``, else OpenCV's BGR), ``img_shape`` and ``ori_shape`` ((H, W) after and before
+    resizing).
+
+    Args:
+        size (int | tuple[int, int], optional): output (w, h), or one int for square frames.
+            Defaults to None (keep the size; all frames of a clip must then agree).
+        to_rgb (bool): convert BGR to RGB. Defaults to True.
+    """
+
+    def __init__(self, size: Union[int, Sequence[int], None] = None, to_rgb: bool = True):
+        self.size = positive_pair(size, 'size', '(w, h)')
+        self.to_rgb = to_rgb
+
+    def transform(self, results: dict) -> dict:
+        paths = results.get('img_paths')
+        if not paths:
+            raise KeyError('LoadClipFrames needs a non-empty "img_paths" list')
+        frames, ori_shape = [], None
+        for path in paths:
+            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if img is None:
+                raise OSError(f'LoadClipFrames: cannot read frame {path} (missing or corrupt)')
+            if ori_shape is None:
+                ori_shape = img.shape[:2]
+            if self.size is not None:
+                h, w = img.shape[:2]
+                shrink = self.size[0] * self.size[1] < w * h
+                img = cv2.resize(img, self.size,
+                                 interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+            elif frames and img.shape[:2] != frames[0].shape[:2]:
+                raise ValueError(f'LoadClipFrames: frame {path} is {img.shape[:2]} but the '
+                                 f'clip\'s first frame {paths[0]} is {frames[0].shape[:2]}; '
+                                 f'set size= to resize')
+            if self.to_rgb:
+                img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+            frames.append(img)
+        clip = np.stack(frames)
+        results['img'] = clip
+        results['img_shape'] = clip.shape[1:3]
+        results['ori_shape'] = tuple(ori_shape)
+        return results
+
+    def __repr__(self):
+        return f'{self.__class__.__name__}(size={self.size}, to_rgb={self.to_rgb})'

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from ..models.neurons import is_spiking_neuron, reset_neurons
+from ..models.neurons import MultiStepILIF, is_spiking_neuron, reset_neurons
 from .ops import conv_dense_macs, conv_synaptic_ops, is_spike_tensor, matmul_counts
 
 aten = torch.ops.aten
@@ -42,6 +42,13 @@ _ADD_OPS = tuple(getattr(aten, name).Tensor for name in ('add', 'add_', 'sub', '
     (aten.add_.Scalar, aten.sub_.Scalar, aten.rsub.Tensor)
 _REDUCE_OPS = (aten.sum.default, aten.sum.dim_IntList, aten.mean.default, aten.mean.dim)
 _POOL_OPS = (aten.avg_pool2d.default, aten.avg_pool3d.default)
+
+
+def spike_value_range(model: nn.Module) -> int:
+    """The largest spike value ``model``'s neurons emit: the largest ``levels`` (D) of its
+    integer neurons (:class:`~mmspike.models.MultiStepILIF`), else 1 (binary spikes)."""
+    return max((int(m.levels) for m in model.modules() if isinstance(m, MultiStepILIF)),
+               default=1)
 
 
 def uncounted():
@@ -137,8 +144,11 @@ class EnergyCounter(TorchDispatchMode):
         model (nn.Module): the model whose submodule names label the rows.
         e_mac_pj, e_ac_pj (float, optional): energy per MAC / AC in pJ; default from ``preset``.
         preset (str): 'fp32' (4.6 / 0.9 pJ), 'fp16' (1.5 / 0.4) or 'int8' (0.23 / 0.03).
-        max_spike_value (int): activations with integer values in ``[0, max_spike_value]`` count
-            as spikes (1: binary spikes only).
+        max_spike_value (int, optional): activations with integer values in
+            ``[0, max_spike_value]`` count as spikes (1: binary spikes only).  An integer spike
+            of value ``s`` is charged as ``s`` binary spikes (the D binary sub-steps of I-LIF,
+            the paper's convention).  Defaults to None: the largest ``levels`` (D) of the
+            model's integer neurons (:class:`~mmspike.models.MultiStepILIF`), else 1.
         count_elementwise (bool): also count normalisation (eval: ``numel`` MACs for the affine
             part + ``numel + C`` ACs), element-wise additions/subtractions (one AC per output
             element), reductions and average pooling, as spikingjelly's ``estimate_simple_energy``
@@ -146,9 +156,11 @@ class EnergyCounter(TorchDispatchMode):
     """
 
     def __init__(self, model: nn.Module, e_mac_pj=None, e_ac_pj=None, preset='fp32',
-                 max_spike_value=1, count_elementwise=False):
+                 max_spike_value=None, count_elementwise=False):
         super().__init__()
         self.model = model
+        if max_spike_value is None:
+            max_spike_value = spike_value_range(model)
         self.e_mac_pj, self.e_ac_pj = resolve_energy_costs(e_mac_pj, e_ac_pj, preset)
         self.max_spike_value = int(max_spike_value)
         self.count_elementwise = bool(count_elementwise)
@@ -335,7 +347,7 @@ def call_model(model: nn.Module, inputs):
 
 
 def estimate_energy(model: nn.Module, inputs, e_mac_pj=None, e_ac_pj=None, preset='fp32',
-                    max_spike_value=1, count_elementwise=False,
+                    max_spike_value=None, count_elementwise=False,
                     reset_states=True) -> EnergyReport:
     """Run ``model`` once on ``inputs`` (no grad) and count its MACs, ACs and energy.
 
@@ -348,7 +360,9 @@ def estimate_energy(model: nn.Module, inputs, e_mac_pj=None, e_ac_pj=None, prese
         inputs: a tensor, a tuple/list of positional arguments or a dict of keyword arguments.
         e_mac_pj, e_ac_pj (float, optional): energy per MAC / AC in pJ (default: ``preset``).
         preset (str): 'fp32' (default; 4.6 / 0.9 pJ, 45 nm, Horowitz 2014), 'fp16', 'int8'.
-        max_spike_value (int): integer activations up to this value count as spikes.
+        max_spike_value (int, optional): integer activations up to this value count as spikes
+            (an integer spike ``s`` as ``s`` binary ones). Defaults to None: the model's largest
+            I-LIF ``levels``, else 1.
         count_elementwise (bool): also count normalisation and element-wise operations
             (see :class:`EnergyCounter`).
 

@@ -43,6 +43,12 @@ def is_spike_tensor(x: torch.Tensor, max_spike_value: int = 1) -> bool:
         if x.dtype.is_floating_point else bool(((x >= 0) & (x <= max_spike_value)).all())
 
 
+def _spike_mass(x: torch.Tensor) -> torch.Tensor:
+    """Float32 copy of a spike tensor in which each element counts its binary spikes: 0/1 for
+    binary or bool spikes, ``s`` for an integer spike ``s``."""
+    return x.to(torch.float32)
+
+
 def conv_dense_macs(weight_shape, output_shape) -> int:
     """MACs of a dense convolution: ``N x C_out x prod(out spatial) x (C_in / groups) x prod(k)``.
 
@@ -65,13 +71,17 @@ def conv_synaptic_ops(active: torch.Tensor, weight_shape, stride, padding, dilat
     box filter of the per-group count of non-zero inputs, which equals (but is much cheaper
     than) convolving the non-zero mask with an all-ones kernel.
 
+    Integer spikes (I-LIF, values ``0..D``) are charged by value: a spike ``s`` stands for ``s``
+    binary sub-steps (the paper counts integer spikes as D binary time steps), so it counts
+    ``s`` times; binary spikes count once.
+
     Args:
-        active: ``(N, C_in, *S)`` tensor, non-zero where the input is non-zero.
+        active: ``(N, C_in, *S)`` spike tensor (binary, bool or non-negative integers).
         weight_shape: ``(C_out, C_in / groups, *kernel)`` (``(C_in, C_out / groups, *kernel)``
             when ``transposed``).
     """
     spatial_dims = active.dim() - 2
-    mask = (active != 0).to(torch.float32)
+    mask = _spike_mass(active)
     if transposed:
         in_channels, out_per_group, *kernel = weight_shape
         ones = torch.ones((in_channels, 1, *kernel), dtype=torch.float32, device=mask.device)
@@ -91,23 +101,27 @@ def conv_synaptic_ops(active: torch.Tensor, weight_shape, stride, padding, dilat
 def matmul_counts(a: torch.Tensor, b: torch.Tensor, a_spikes: bool, b_spikes: bool):
     """``(MACs, ACs)`` of ``a @ b`` for ``a: [..., m, k]``, ``b: [..., k, n]``.
 
-    Real x real: ``MACs = batch x m x k x n``.  Spikes x real: ``ACs = nnz(a) x n``
-    (resp. ``nnz(b) x m``).  Spikes x spikes: ``ACs = sum_k nnz(a[..., :, k]) x nnz(b[..., k, :])``
-    (the pairs where both factors are non-zero; for binary operands this is ``(a @ b).sum()``).
+    Integer spikes count by value (``nnz`` below is then the sum of spike values: a spike ``s``
+    is ``s`` binary sub-steps).  Real x real: ``MACs = batch x m x k x n``.  Spikes x real:
+    ``ACs = nnz(a) x n`` (resp. ``nnz(b) x m``).  Spikes x spikes:
+    ``ACs = sum_k nnz(a[..., :, k]) x nnz(b[..., k, :])`` (the pairs where both factors are
+    non-zero; for binary operands this is ``(a @ b).sum()``).
     """
     m, k = a.shape[-2:]
     n = b.shape[-1]
     batch = prod(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
     if a_spikes and b_spikes:
-        a_cols = (a != 0).sum(-2, dtype=torch.float64)  # [..., k]
-        b_rows = (b != 0).sum(-1, dtype=torch.float64)  # [..., k]
-        return 0, int((a_cols * b_rows).sum().item())
+        a_cols = _spike_mass(a).sum(-2, dtype=torch.float64)  # [..., k]
+        b_rows = _spike_mass(b).sum(-1, dtype=torch.float64)  # [..., k]
+        return 0, int(round((a_cols * b_rows).sum().item()))
     if a_spikes:
         scale = batch // prod(a.shape[:-2]) if a.dim() > 2 else batch
-        return 0, int((a != 0).sum().item()) * int(n) * int(scale)
+        return 0, int(round(_spike_mass(a).sum(dtype=torch.float64).item())) * int(n) \
+            * int(scale)
     if b_spikes:
         scale = batch // prod(b.shape[:-2]) if b.dim() > 2 else batch
-        return 0, int((b != 0).sum().item()) * int(m) * int(scale)
+        return 0, int(round(_spike_mass(b).sum(dtype=torch.float64).item())) * int(m) \
+            * int(scale)
     return int(batch) * int(m) * int(k) * int(n), 0
 
 

@@ -1,8 +1,10 @@
 """Task models (estimators) that subclass a codebase's own model classes, one sub-package per
 task:
 
-* ``mmspike.estimators.pose`` (MMPose ``PoseLifter``): :class:`VideoPoseLifter` and its
-  :class:`ClipDataPreprocessor`.
+* ``mmspike.estimators.pose`` (MMPose ``PoseLifter``): :class:`VideoPoseLifter`;
+* ``mmspike.estimators.seg`` (MMSeg ``EncoderDecoder``): :class:`VideoEncoderDecoder`.
+
+Both take clips batched by the core :class:`mmspike.models.ClipDataPreprocessor`.
 
 Each sub-package imports its codebase and registers its classes in that codebase's ``MODELS``
 registry; ``import mmspike`` alone imports none of them.

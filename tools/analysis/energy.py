@@ -14,7 +14,10 @@ reads a video from ``filename`` (MMAction2's ``DecordInit``/``PyAVInit``); other
 config names one).  Without a checkpoint the model keeps its initial weights ("untrained").
 Every clip goes through ``model.test_step`` exactly as in ``tools/test.py`` (all test views), so
 the numbers are per clip as tested.  Writes ``energy_layers.csv``, ``energy_summary.json`` and
-``energy_layers.png`` to ``--out-dir`` (default ``work_dirs/energy/<config name>``).
+``energy_layers.png`` to ``--out-dir`` (default ``work_dirs/energy/<config name>``).  For clip
+models (one ``[C, T, H, W]`` clip per sample: pose, segmentation) the energy per frame is printed
+too.  Integer spikes (I-LIF) are counted as their value in binary spikes (the paper's D binary
+steps), read from the model's neurons.
 """
 import argparse
 import csv
@@ -214,6 +217,9 @@ def main(argv=None):
                    views_per_clip=views / clips,
                    energy_mj_per_view=report.energy_mj * clips / views,
                    firing_rate=report.firing_rate, ann_flops_per_view=flops)
+    if len(shape) == 4:  # one clip [C, T, H, W] per sample (pose, segmentation): T frames
+        summary['frames_per_clip'] = shape[1]
+        summary['energy_mj_per_frame'] = per_clip['energy_mj'] / shape[1]
     csv_path = osp.join(out_dir, 'energy_layers.csv')
     columns = ['name', 'type', 'calls', 'dense_macs', 'input_rate', 'spike_input', 'macs', 'acs',
                'energy_mj']
@@ -231,6 +237,8 @@ def main(argv=None):
           f'x {report.e_mac_pj} pJ + {per_clip["ac"] / 1e9:.3f} G AC x {report.e_ac_pj} pJ; '
           f'dense {per_clip["dense_mac"] / 1e9:.3f} G MAC{flops_text}; firing rate '
           f'{report.firing_rate:.4f}; input {shape}; weights: {weights}')
+    if 'energy_mj_per_frame' in summary:
+        print(f'{summary["energy_mj_per_frame"]:.4f} mJ per frame ({shape[1]} frames per clip)')
     if views != clips:
         print(f'each clip is tested as {views / clips:g} views (clips x crops): '
               f'{summary["energy_mj_per_view"]:.4f} mJ per view')

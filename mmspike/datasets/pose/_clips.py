@@ -15,12 +15,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-
-def positive_int(name: str, value) -> int:
-    """``value`` as an int; ValueError unless it is a positive integer (bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f'{name} must be a positive integer, got {value!r}')
-    return int(value)
+from ..clip_sampling import clip_positions, clip_span, positive_int  # noqa: F401
 
 
 def check_root_joints(root_joints: Sequence[int], num_joints: int) -> Tuple[int, ...]:
@@ -42,20 +37,6 @@ def skeleton_links(parents: Sequence[int]) -> List[Tuple[int, int]]:
 def root_of(joints: np.ndarray, root_joints: Sequence[int]) -> np.ndarray:
     """The root [..., 1, 3] of ``joints`` [..., J, 3]: the mean of its ``root_joints``."""
     return joints[..., list(root_joints), :].mean(axis=-2, keepdims=True)
-
-
-def clip_span(clip_len: int, gap: int) -> int:
-    """Frames one clip covers: ``(clip_len - 1) * gap + 1``."""
-    return (clip_len - 1) * gap + 1
-
-
-def clip_positions(num_frames: int, clip_len: int, gap: int, stride: int) -> List[List[int]]:
-    """Frame positions of every clip of a sequence of ``num_frames`` frames: clip ``k`` holds
-    ``s, s + gap, ..., s + (clip_len - 1) * gap`` with ``s = k * stride``, as long as it fits
-    ([] when the sequence is shorter than :func:`clip_span`)."""
-    span = clip_span(clip_len, gap)
-    return [list(range(start, start + span, gap))
-            for start in range(0, num_frames - span + 1, stride)]
 
 
 def check_clip_lengths(owner: str, kind: str, what: str, num_clips: int,

@@ -1,6 +1,8 @@
 """3D pose from video with spiking backbones (MMPose).  Importing this package registers, in
-``mmpose.registry.MODELS``: :class:`VideoPoseLifter`, :class:`ClipDataPreprocessor` and (through
-:mod:`mmspike.heads.pose`) :class:`SpikeTemporalRegressionHead`."""
+``mmpose.registry.MODELS``: :class:`VideoPoseLifter` and (through
+:mod:`mmspike.heads.pose`) :class:`SpikeTemporalRegressionHead`.  :class:`ClipDataPreprocessor`
+lives in the core (:mod:`mmspike.models.data_preprocessor`, root registry) and is re-exported
+here."""
 from ...heads.pose import SpikeTemporalRegressionHead
 from .video_pose_lifter import ClipDataPreprocessor, VideoPoseLifter
 

@@ -2,89 +2,17 @@
 from __future__ import annotations
 
 import contextlib
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Union
 
 import torch
-from mmengine.model import BaseDataPreprocessor
 from mmpose.models.pose_estimators import PoseLifter
 from mmpose.registry import MODELS
 from torch import Tensor, nn
 
-# the head must be registered whenever the estimator is
+# the data preprocessor (core, root registry) and the head must be registered whenever the
+# estimator is
+from ...models.data_preprocessor import ClipDataPreprocessor  # noqa: F401
 from ...heads.pose import SpikeTemporalRegressionHead  # noqa: F401
-
-
-@MODELS.register_module()
-class ClipDataPreprocessor(BaseDataPreprocessor):
-    """Batch video clips: ``inputs`` of ``[3, T, H, W]`` (uint8 or float) -> float
-    ``[N, 3, T, H, W]`` on the model's device, normalised per channel.
-
-    MMPose's ``PoseDataPreprocessor`` (mmengine's ``ImgDataPreprocessor``) handles images
-    ``(C, H, W)`` only, hence this one.  No padding: every clip of a batch must have the same
-    shape.
-
-    Args:
-        mean (Sequence[float], optional): per-channel mean (in the inputs' range, 0-255 for
-            uint8 frames). Defaults to None (no normalisation; then ``std`` must be None too).
-        std (Sequence[float], optional): per-channel standard deviation. Defaults to None.
-        num_channels (int): channels C of every clip. Defaults to 3.
-        non_blocking (bool): as mmengine's ``BaseDataPreprocessor``. Defaults to False.
-    """
-
-    def __init__(self,
-                 mean: Optional[Sequence[float]] = None,
-                 std: Optional[Sequence[float]] = None,
-                 num_channels: int = 3,
-                 non_blocking: bool = False):
-        super().__init__(non_blocking=non_blocking)
-        name = type(self).__name__
-        if (mean is None) != (std is None):
-            raise ValueError(f'{name}: give both mean and std or neither, got mean={mean}, '
-                             f'std={std}')
-        self.num_channels = int(num_channels)
-        self._enable_normalize = mean is not None
-        if self._enable_normalize:
-            if len(mean) != self.num_channels or len(std) != self.num_channels:
-                raise ValueError(f'{name}: mean and std need {self.num_channels} values (one per '
-                                 f'channel), got {len(mean)} and {len(std)}')
-            if any(s <= 0 for s in std):
-                raise ValueError(f'{name}: std must be positive, got {list(std)}')
-            shape = (1, self.num_channels, 1, 1, 1)
-            self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(shape),
-                                 False)
-            self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(shape),
-                                 False)
-
-    def _stack(self, inputs) -> Tensor:
-        name = type(self).__name__
-        if torch.is_tensor(inputs):
-            if inputs.dim() != 5 or inputs.shape[1] != self.num_channels:
-                raise ValueError(f'{name}: a batch tensor must be [N, {self.num_channels}, T, H, '
-                                 f'W], got shape {tuple(inputs.shape)}')
-            return inputs
-        if not isinstance(inputs, (list, tuple)) or not inputs:
-            raise TypeError(f'{name}: inputs must be a non-empty list of [{self.num_channels}, '
-                            f'T, H, W] clips or an [N, C, T, H, W] tensor, got '
-                            f'{type(inputs).__name__}')
-        first = None
-        for i, clip in enumerate(inputs):
-            if not torch.is_tensor(clip) or clip.dim() != 4 or clip.shape[0] != self.num_channels:
-                shape = tuple(clip.shape) if torch.is_tensor(clip) else type(clip).__name__
-                raise ValueError(f'{name}: clip {i} must be [{self.num_channels}, T, H, W] (as '
-                                 f'PackClipPoseInputs packs it), got {shape}')
-            if first is None:
-                first = clip.shape
-            elif clip.shape != first:
-                raise ValueError(f'{name}: clip {i} has shape {tuple(clip.shape)}, clip 0 has '
-                                 f'{tuple(first)}; clips of a batch must agree (no padding)')
-        return torch.stack(list(inputs))
-
-    def forward(self, data: dict, training: bool = False) -> dict:
-        data = self.cast_data(data)
-        inputs = self._stack(data['inputs']).float()
-        if self._enable_normalize:
-            inputs = (inputs - self.mean) / self.std
-        return dict(inputs=inputs, data_samples=data.get('data_samples'))
 
 
 @MODELS.register_module()
