@@ -120,16 +120,27 @@ def test_config_trains_and_tests_with_tools(path, tmp_path):
 
 
 def test_demo_config_trains_through_the_runner_in_mmseg_scope(tmp_path):
+    """Runner.from_cfg in the mmseg scope: 2 training iterations, then the test loop with the
+    --show-dir hook, which draws ground truth | prediction for every frame of the test video."""
+    import cv2
     from mmengine.runner import Runner
     root = tmp_path / 'seg_clips'
     write_dataset(root, train_videos=2, val_videos=1, test_videos=1, frames_per_video=8,
                   img_size=32)
     work_dir = tmp_path / 'work'
     cfg = shrink(Config.fromfile(DEMO), root, work_dir, whole_videos=True)
-    cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
+    cfg.custom_hooks = list(cfg.custom_hooks) + [
+        dict(type='SegClipVisualizationHook', out_dir='vis', max_frames=3, frame_step=2)]
     assert cfg.default_scope == 'mmseg'
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter == 2 and (Path(work_dir) / 'iter_2.pth').exists()
     loss = runner.message_hub.log_scalars['train/decode.loss_ce'].current()
     assert math.isfinite(float(loss))
+    metrics = runner.test()
+    assert 0 <= metrics['mIoU'] <= 100 and metrics['energy/mJ_per_frame'] > 0
+    strip = work_dir / 'vis' / 'video_00003_0.jpg'   # the test video, from frame 0
+    image = cv2.imread(str(strip))
+    assert image.shape == (3 * 32, 2 * 32, 3)           # frames 0, 2, 4: ground truth | prediction
+    frames = sorted(p.name for p in (work_dir / 'vis' / 'video_00003_0').iterdir())
+    assert frames == ['00000000.png', '00000002.png', '00000004.png']
