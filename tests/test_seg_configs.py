@@ -14,7 +14,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 
 import mmspike.seg  # noqa: E402,F401
-from helpers import train_then_test, train_two_iterations  # noqa: E402
+from helpers import run_tool, train_then_test, train_two_iterations  # noqa: E402
 from mmspike.backbones import SpikeVideoFormer  # noqa: E402
 from mmspike.datasets.seg_clips import write_dataset  # noqa: E402
 from mmspike.estimators.seg import VideoEncoderDecoder  # noqa: E402
@@ -117,6 +117,13 @@ def test_config_trains_and_tests_with_tools(path, tmp_path):
     values = dict(item.split('=') for item in summary.split(': ', 1)[1].split(', '))
     assert 0 <= float(values['mIoU']) <= 100
     assert float(values['energy/mJ_per_sample']) > 0
+    if path == VSPW:  # the energy tool: per clip and per frame of the first test video
+        out = run_tool([osp.join(REPO, 'tools', 'analysis', 'energy.py'), cfg_path, ckpt,
+                        '--num-clips', '1', '--no-flops', '--out-dir', tmp_path / 'energy'],
+                       tmp_path)
+        per_clip = float(out.split('energy per clip: ')[1].split(' mJ')[0])
+        per_frame = float(out.split(' mJ per frame (6 frames per clip)')[0].split('\n')[-1])
+        assert per_clip > 0 and per_frame == pytest.approx(per_clip / 6, abs=1e-4)
 
 
 def test_demo_config_trains_through_the_runner_in_mmseg_scope(tmp_path):

@@ -203,7 +203,6 @@ class VideoEncoderDecoder(EncoderDecoder):
         return list(data_samples)
 
     def _forward(self, inputs: Tensor, data_samples=None) -> Tensor:
-        """Raw decode-head output ``[N * T, K, h, w]`` of the whole clip (tensor mode), from
-        reset neurons."""
-        reset_neurons(self)
-        return self.decode_head.forward(self.extract_feat(inputs))
+        """Raw decode-head logits ``[N * T, K, h, w]`` of every frame (tensor mode), from the
+        same temporal windows as :meth:`predict` (one window when T is the backbone's T)."""
+        return self.clip_logits(inputs).flatten(0, 1)
