@@ -7,7 +7,7 @@ frame, with clip starts ``stride`` positions apart (:func:`clip_positions`).
 """
 from __future__ import annotations
 
-from typing import List
+from typing import List, Tuple
 
 import numpy as np
 
@@ -29,6 +29,13 @@ def bounded_int(name: str, value, minimum: int, maximum: int | None = None) -> i
     if maximum is not None and value > maximum:
         raise ValueError(f'{name} must be <= {maximum}, got {value}')
     return int(value)
+
+
+def clip_spacing(clip_len, gap, stride) -> Tuple[int, int, int]:
+    """Checked ``(clip_len, gap, stride)``; ``stride`` None means ``clip_len * gap`` (clips
+    that continue the same spacing without overlap)."""
+    clip_len, gap = positive_int('clip_len', clip_len), positive_int('gap', gap)
+    return clip_len, gap, clip_len * gap if stride is None else positive_int('stride', stride)
 
 
 def clip_span(clip_len: int, gap: int) -> int:

@@ -15,7 +15,8 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..clip_sampling import clip_positions, clip_span, positive_int  # noqa: F401
+from ..clip_sampling import (clip_positions, clip_spacing, clip_span,  # noqa: F401
+                             positive_int)
 
 
 def check_root_joints(root_joints: Sequence[int], num_joints: int) -> Tuple[int, ...]:
@@ -94,10 +95,3 @@ def union_box(points: np.ndarray) -> np.ndarray:
     ``[..., 4]`` (x1, y1, x2, y2) are pairs of points, so the box around boxes too."""
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     return np.concatenate([points.min(0), points.max(0)]).astype(np.float32)
-
-
-def clip_spacing(clip_len, gap, stride) -> Tuple[int, int, int]:
-    """Checked ``(clip_len, gap, stride)``; ``stride`` None means ``clip_len * gap`` (clips
-    that continue the same spacing without overlap)."""
-    clip_len, gap = positive_int('clip_len', clip_len), positive_int('gap', gap)
-    return clip_len, gap, clip_len * gap if stride is None else positive_int('stride', stride)

@@ -21,7 +21,7 @@ from typing import Callable, List, Optional, Sequence, Union
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
-from ..clip_sampling import clip_positions, clip_span, positive_int  # noqa: F401
+from ..clip_sampling import clip_positions, clip_spacing, clip_span, positive_int
 
 # The 124 VSPW classes, in the order of their mask values 1..124 (0 is "others", ignored).  The
 # names are those of the VSPW release's label list (label_num_dic_final.json), as used by the
@@ -179,12 +179,11 @@ class VSPWClipDataset(ClipSegDataset):
                  filter_cfg: Optional[dict] = None,
                  ignore_index: int = 255,
                  backend_args: Optional[dict] = None):
-        self.clip_len = None if clip_len is None else positive_int('clip_len', clip_len)
-        self.gap = positive_int('gap', gap)
-        if stride is not None:
-            self.stride = positive_int('stride', stride)
+        if clip_len is None:  # whole videos: no clip length, hence no default stride
+            self.clip_len, self.gap = None, positive_int('gap', gap)
+            self.stride = None if stride is None else positive_int('stride', stride)
         else:
-            self.stride = None if clip_len is None else self.clip_len * self.gap
+            self.clip_len, self.gap, self.stride = clip_spacing(clip_len, gap, stride)
         if not ann_file:
             if split not in self.SPLITS:
                 raise ValueError(f'split must be one of {self.SPLITS} (or give ann_file), '
