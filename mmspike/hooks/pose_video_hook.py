@@ -8,9 +8,9 @@ from typing import Optional
 import cv2
 import numpy as np
 from mmengine.dist import is_main_process
-from mmengine.hooks import Hook
 
 from ..registry import HOOKS
+from .test_picture_hook import TestPictureHook
 
 
 def _field(container, name):
@@ -33,7 +33,7 @@ def _numpy(value):
 
 
 @HOOKS.register_module()
-class PoseVideoHook(Hook):
+class PoseVideoHook(TestPictureHook):
     """During ``runner.test()``, write an MP4 of the predicted (orange) and ground-truth (green)
     3D skeletons next to the input frames for the first test clip of each of the first
     ``max_clips`` actions (sequences) met in the test set.
@@ -58,36 +58,15 @@ class PoseVideoHook(Hook):
         fps (float): frame rate of the videos. Defaults to 8.
     """
 
-    priority = 'LOW'
-
     def __init__(self, out_dir: str, max_clips: int = 4, fps: float = 8.0):
-        if not out_dir or not isinstance(out_dir, str):
-            raise ValueError(f'PoseVideoHook: out_dir must be a non-empty path, got {out_dir!r}')
-        if isinstance(max_clips, bool) or not isinstance(max_clips, int) or max_clips < 0:
-            raise ValueError(f'PoseVideoHook: max_clips must be an int >= 0, got {max_clips!r}')
+        super().__init__(out_dir, max_clips)
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or fps <= 0:
             raise ValueError(f'PoseVideoHook: fps must be a positive number, got {fps!r}')
-        self.out_dir = out_dir
-        self.max_clips = max_clips
         self.fps = float(fps)
-        self._reset()
 
     def _reset(self):
-        self.written = []
-        self._actions = set()
-        self._warned = set()
+        super()._reset()
         self._skeleton = None
-        self._directory = None
-
-    def _warn(self, runner, key, message):
-        if key not in self._warned:
-            self._warned.add(key)
-            runner.logger.warning(f'PoseVideoHook: {message}')
-
-    def before_test(self, runner) -> None:
-        self._reset()
-        self._directory = self.out_dir if osp.isabs(self.out_dir) \
-            else osp.join(runner.work_dir, self.out_dir)
 
     # ----------------------------------------------------------------------------------------
     def _dataset_skeleton(self, runner, num_joints: int) -> Optional[dict]:
@@ -167,7 +146,7 @@ class PoseVideoHook(Hook):
                 continue
             meta = _meta(sample)
             action = meta.get('action')
-            if action is not None and action in self._actions:
+            if action is not None and action in self._sequences:
                 continue  # one clip per action: the videos show different sequences
             frames = self._frames(runner, meta.get('img_paths'))
             if frames is not None and len(frames) != len(pred):
@@ -184,10 +163,8 @@ class PoseVideoHook(Hook):
                              **self._dataset_skeleton(runner, pred.shape[1]))
             self.written.append(path)
             if action is not None:
-                self._actions.add(action)
+                self._sequences.add(action)
             runner.logger.info(f'PoseVideoHook: wrote {path}')
 
-    def after_test(self, runner) -> None:
-        if is_main_process() and self._directory is not None:
-            runner.logger.info(f'PoseVideoHook: {len(self.written)} video(s) in '
-                               f'{self._directory}')
+    def _summary(self) -> str:
+        return f'{len(self.written)} video(s) in {self._directory}'

@@ -8,13 +8,13 @@ import re
 import cv2
 import numpy as np
 from mmengine.dist import is_main_process
-from mmengine.hooks import Hook
 
 from ..registry import HOOKS
+from .test_picture_hook import TestPictureHook
 
 
 @HOOKS.register_module()
-class SegClipVisualizationHook(Hook):
+class SegClipVisualizationHook(TestPictureHook):
     """During ``runner.test()``, draw the ground truth and the prediction of every ``frame_step``-th
     frame of the first test clip of each of the first ``max_clips`` videos, through the
     runner's visualizer (MMSeg's ``SegLocalVisualizer``: class colours over the frame, ground
@@ -37,38 +37,18 @@ class SegClipVisualizationHook(Hook):
         max_frames (int): at most this many frames per clip. Defaults to 8.
     """
 
-    priority = 'LOW'
-
     def __init__(self, out_dir: str, max_clips: int = 4, frame_step: int = 1,
                  max_frames: int = 8):
-        name = type(self).__name__
-        if not out_dir or not isinstance(out_dir, str):
-            raise ValueError(f'{name}: out_dir must be a non-empty path, got {out_dir!r}')
-        for key, value, low in (('max_clips', max_clips, 0), ('frame_step', frame_step, 1),
-                                ('max_frames', max_frames, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f'{name}: {key} must be an int >= {low}, got {value!r}')
-        self.out_dir = out_dir
-        self.max_clips = max_clips
+        super().__init__(out_dir, max_clips)
+        for key, value in (('frame_step', frame_step), ('max_frames', max_frames)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f'{type(self).__name__}: {key} must be an int >= 1, got '
+                                 f'{value!r}')
         self.frame_step = frame_step
         self.max_frames = max_frames
-        self._reset()
-
-    def _reset(self):
-        self.written = []
-        self._videos = set()
-        self._warned = set()
-        self._directory = None
-
-    def _warn(self, runner, key, message):
-        if key not in self._warned:
-            self._warned.add(key)
-            runner.logger.warning(f'{type(self).__name__}: {message}')
 
     def before_test(self, runner) -> None:
-        self._reset()
-        self._directory = self.out_dir if osp.isabs(self.out_dir) \
-            else osp.join(runner.work_dir, self.out_dir)
+        super().before_test(runner)
         meta = getattr(runner.test_dataloader.dataset, 'metainfo', None) or {}
         visualizer = runner.visualizer
         if hasattr(visualizer, 'set_dataset_meta') and meta.get('classes') is not None:
@@ -107,7 +87,7 @@ class SegClipVisualizationHook(Hook):
                            'segmentation model?): skipped')
                 continue
             meta = sample.metainfo
-            if meta.get('video') is not None and meta['video'] in self._videos:
+            if meta.get('video') is not None and meta['video'] in self._sequences:
                 continue
             pred = sample.pred_sem_seg.data
             pred = pred if pred.dim() == 3 else pred[None]
@@ -139,10 +119,9 @@ class SegClipVisualizationHook(Hook):
             cv2.imwrite(strip, np.concatenate(drawn, axis=0))
             self.written.append(strip)
             if meta.get('video') is not None:
-                self._videos.add(meta['video'])
+                self._sequences.add(meta['video'])
             runner.logger.info(f'{type(self).__name__}: wrote {strip} and {clip_dir}/')
 
-    def after_test(self, runner) -> None:
-        if is_main_process() and self._directory is not None:
-            runner.logger.info(f'{type(self).__name__}: {len(self.written)} clip(s) in '
-                               f'{self._directory} (ground truth left, prediction right)')
+    def _summary(self) -> str:
+        return (f'{len(self.written)} clip(s) in {self._directory} (ground truth left, '
+                f'prediction right)')
