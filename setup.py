@@ -56,7 +56,7 @@ if __name__ == '__main__':
         long_description_content_type='text/markdown',
         packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
         include_package_data=True,
-        package_data={'mmspike': ['.mim/model-index.yml', '.mim/configs/*.yml',
+        package_data={'mmspike': ['ops/csrc/*.cpp', '.mim/model-index.yml', '.mim/configs/*.yml',
                                   '.mim/configs/**/*.py', '.mim/tools/*.py',
                                   '.mim/tools/*.sh', '.mim/tools/**/*.py']},
         python_requires='>=3.9',

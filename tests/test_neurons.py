@@ -33,12 +33,13 @@ SURROGATES = [
 ]
 
 
+@pytest.mark.parametrize('backend', ['fused', 'reference'])
 @pytest.mark.parametrize('surrogate,sj_surrogate_fn', SURROGATES, ids=['sigmoid4', 'atan2'])
 @pytest.mark.parametrize('tau,decay_input', [(2.0, True), (3.0, True), (2.0, False)])
-def test_lif_matches_spikingjelly(surrogate, sj_surrogate_fn, tau, decay_input):
+def test_lif_matches_spikingjelly(surrogate, sj_surrogate_fn, tau, decay_input, backend):
     x = _inputs(0)
     ours = MultiStepLIF(tau=tau, decay_input=decay_input, surrogate=surrogate,
-                        store_v_seq=True).double()
+                        store_v_seq=True, backend=backend).double()
     ref = sj_neuron.LIFNode(tau=tau, decay_input=decay_input, surrogate_function=sj_surrogate_fn(),
                             detach_reset=True, step_mode='m', store_v_seq=True).double()
     s1, v1, g1 = _run(ours, x)
@@ -50,11 +51,13 @@ def test_lif_matches_spikingjelly(surrogate, sj_surrogate_fn, tau, decay_input):
     assert g1.abs().sum() > 0
 
 
+@pytest.mark.parametrize('backend', ['fused', 'reference'])
 @pytest.mark.parametrize('surrogate,sj_surrogate_fn', SURROGATES, ids=['sigmoid4', 'atan2'])
 @pytest.mark.parametrize('init_tau', [2.0, 4.0])
-def test_plif_matches_spikingjelly(surrogate, sj_surrogate_fn, init_tau):
+def test_plif_matches_spikingjelly(surrogate, sj_surrogate_fn, init_tau, backend):
     x = _inputs(1)
-    ours = MultiStepPLIF(init_tau=init_tau, surrogate=surrogate, store_v_seq=True).double()
+    ours = MultiStepPLIF(init_tau=init_tau, surrogate=surrogate, store_v_seq=True,
+                         backend=backend).double()
     ref = sj_neuron.ParametricLIFNode(init_tau=init_tau, surrogate_function=sj_surrogate_fn(),
                                       detach_reset=True, step_mode='m',
                                       store_v_seq=True).double()
@@ -68,9 +71,10 @@ def test_plif_matches_spikingjelly(surrogate, sj_surrogate_fn, init_tau):
     torch.testing.assert_close(ours.w.grad, ref.w.grad, rtol=1e-6, atol=1e-6)
 
 
-def test_float32_state_and_spikes_match_spikingjelly():
+@pytest.mark.parametrize('backend', ['fused', 'reference'])
+def test_float32_state_and_spikes_match_spikingjelly(backend):
     x = _inputs(2).float()
-    ours = MultiStepLIF(store_v_seq=True)
+    ours = MultiStepLIF(store_v_seq=True, backend=backend)
     ref = sj_neuron.LIFNode(detach_reset=True, step_mode='m', store_v_seq=True)
     for a, b in zip(_run(ours, x), _run(ref, x)):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)

@@ -140,6 +140,14 @@ pip_quiet install -q --no-deps --no-build-isolation -e "$REPO"
 "$VENV/bin/mmspike-compat" --install
 
 check_stack || die "the environment was built but an import check failed (see above)"
+# The fused neurons' C++ CPU kernels are compiled on first use (about a minute, cached in
+# ~/.cache/mmspike/torch_extensions); build them now so that no training run waits for them.
+log "building the fused neurons' CPU kernels"
+"$VENV/bin/python" - <<'PY' >&2
+from mmspike.ops.neuron_kernels import cpu_kernel_status, load_cpu_kernels
+load_cpu_kernels()
+print(f'[setup_env] fused neuron CPU kernels: {cpu_kernel_status()}')
+PY
 rm -f "$VENV"/.mmspike-stack-*
 touch "$STAMP"
 log "done: $VENV"

@@ -10,6 +10,7 @@ from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..models.layers import SeqToANN
 from ..models.neurons import StatefulModule, has_spiking_state, reset_neurons
 
 #: The keys of every backbone's ``arch_zoo`` entry (one convention for all mmspike backbones):
@@ -219,4 +220,12 @@ class BaseSpikingBackbone(BaseModule):
         ``[T, N, C, H, W]``."""
         if not self.is_streaming:
             reset_neurons(self)
+        if self.with_cp:
+            # Checkpointing runs each block first under no_grad, then again with grad.  oneDNN's
+            # channels-last convolutions round differently in those two modes, and a last-bit
+            # difference before a threshold flips spikes, so the gradients would belong to a
+            # slightly different forward than the loss.  Contiguous maps give the same bits.
+            for module in self.modules():
+                if isinstance(module, SeqToANN):
+                    module.channels_last = False
         return x.permute(2, 0, 1, 3, 4).contiguous()

@@ -34,24 +34,33 @@ class _Heaviside(torch.autograd.Function):
         return (x >= 0).to(x)
 
 
+def atan_surrogate_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """ATan surrogate derivative ``dS/dx = alpha / 2 / (1 + (pi / 2 * alpha * x)^2)``."""
+    return alpha / 2 / (1 + (math.pi / 2 * alpha * x).square())
+
+
+def sigmoid_surrogate_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Sigmoid surrogate derivative ``dS/dx = alpha sigmoid(alpha x) (1 - sigmoid(alpha x))``."""
+    sig = torch.sigmoid(alpha * x)
+    return (1 - sig) * sig * alpha
+
+
 class _HeavisideATan(_Heaviside):
-    """ATan surrogate: ``dS/dx = alpha / 2 / (1 + (pi / 2 * alpha * x)^2)``."""
+    """ATan surrogate (:func:`atan_surrogate_grad`)."""
 
     @staticmethod
     def backward(ctx, grad_output):
         x, = ctx.saved_tensors
-        alpha = ctx.alpha
-        return grad_output * (alpha / 2 / (1 + (math.pi / 2 * alpha * x).square())), None
+        return grad_output * atan_surrogate_grad(x, ctx.alpha), None
 
 
 class _HeavisideSigmoid(_Heaviside):
-    """Sigmoid surrogate: ``dS/dx = alpha * sigmoid(alpha x) * (1 - sigmoid(alpha x))``."""
+    """Sigmoid surrogate (:func:`sigmoid_surrogate_grad`)."""
 
     @staticmethod
     def backward(ctx, grad_output):
         x, = ctx.saved_tensors
-        sig = torch.sigmoid(ctx.alpha * x)
-        return grad_output * (1 - sig) * sig * ctx.alpha, None
+        return grad_output * sigmoid_surrogate_grad(x, ctx.alpha), None
 
 
 def heaviside_atan(x: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
@@ -64,6 +73,7 @@ def heaviside_sigmoid(x: torch.Tensor, alpha: float = 4.0) -> torch.Tensor:
 
 class _SurrogateSpike(nn.Module):
     spike_function = None  # a heaviside_* function
+    derivative_function = None  # its surrogate derivative, a *_surrogate_grad function
 
     def __init__(self, alpha: float):
         super().__init__()
@@ -71,6 +81,10 @@ class _SurrogateSpike(nn.Module):
 
     def forward(self, x):
         return type(self).spike_function(x, self.alpha)
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        """The surrogate ``dS/dx`` at ``x`` (what the backward of :meth:`forward` multiplies by)."""
+        return type(self).derivative_function(x, self.alpha)
 
     def extra_repr(self):
         return f'alpha={self.alpha}'
@@ -80,6 +94,7 @@ class ATanSurrogate(_SurrogateSpike):
     """Spike function with the ATan surrogate gradient (spikingjelly's ``surrogate.ATan``)."""
 
     spike_function = staticmethod(heaviside_atan)
+    derivative_function = staticmethod(atan_surrogate_grad)
 
     def __init__(self, alpha: float = 2.0):
         super().__init__(alpha)
@@ -89,6 +104,7 @@ class SigmoidSurrogate(_SurrogateSpike):
     """Spike function with the sigmoid surrogate gradient (spikingjelly's ``surrogate.Sigmoid``)."""
 
     spike_function = staticmethod(heaviside_sigmoid)
+    derivative_function = staticmethod(sigmoid_surrogate_grad)
 
     def __init__(self, alpha: float = 4.0):
         super().__init__(alpha)
@@ -141,31 +157,173 @@ class StatefulModule(nn.Module):
         raise NotImplementedError
 
 
+#: ``backend`` values of the multi-step neurons.
+NEURON_BACKENDS = ('fused', 'reference')
+
+
+class _FusedMultiStep(torch.autograd.Function):
+    """The multi-step charge-fire-reset loop of a neuron as one autograd node.
+
+    Forward runs the loop without autograd and keeps only the pre-spike membranes ``H[t]``
+    (and, for a learnable ``1/tau``, the input).  Backward is the reverse loop of the chain
+    rule, with ``gV`` the gradient reaching the membrane after step ``t``:
+
+    * ``gH[t] = gS[t] * S'(H[t]) + gV[t] * dV[t]/dH[t]``   (``S'``: surrogate derivative)
+    * ``gX[t] = gH[t] * dH/dX``,  ``gV[t-1] = gH[t] * dH/dV + (external gradient of V[t-1])``
+    * PLIF: ``g(1/tau) = sum_t gH[t] * dH[t]/d(1/tau)``, ``gw = g(1/tau) * k (1 - k)`` with
+      ``k = sigmoid(w)``.
+
+    The neuron supplies the formulas (``charge``, ``spike``, ``spike_grad``, ``reset_membrane``,
+    ``reset_grad``, ``charge_grads``, ``rate_grad``), the same ones its reference loop uses.
+
+    Inputs: ``x_seq [T, ...]``, ``v0 [...]`` (the state before step 0), ``rate_param`` (PLIF's
+    ``w`` or None), the neuron, ``keep_v_seq``.  Outputs: spikes ``[T, ...]`` and either
+    ``v_seq [T, ...]`` (``keep_v_seq``) or the last membrane ``[...]``; both take gradients.
+    """
+
+    @staticmethod
+    def forward(ctx, x_seq, v0, rate_param, neuron, keep_v_seq):
+        ctx.neuron = neuron
+        ctx.keep_v_seq = keep_v_seq
+        kernel_args = neuron._kernel_args(x_seq)
+        ctx.kernel_args = kernel_args
+        if kernel_args is not None:
+            spikes, v_out, h_seq = _kernel_forward(x_seq, v0, keep_v_seq, True, kernel_args)
+        else:
+            spikes, v_out, h_seq = neuron._loop_no_grad(x_seq, v0, keep_v_seq, keep_h=True)
+        if rate_param is not None:
+            ctx.save_for_backward(h_seq, v0, x_seq, rate_param)
+        else:
+            ctx.save_for_backward(h_seq, v0)
+        return spikes, v_out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_spikes, grad_v_out):
+        neuron = ctx.neuron
+        saved = ctx.saved_tensors  # read once: checkpointing allows one unpack per backward
+        h_seq, v0 = saved[:2]
+        learn_rate = len(saved) > 2
+        x_seq, rate_param = saved[2:] if learn_rate else (None, None)
+        if ctx.kernel_args is not None:
+            grad_x, grad_v, grad_rate = _kernel_backward(
+                h_seq, v0, x_seq, grad_spikes, grad_v_out, ctx.keep_v_seq, ctx.kernel_args)
+        else:
+            grad_x, grad_v, grad_rate = _loop_backward(
+                neuron, h_seq, v0, x_seq, grad_spikes, grad_v_out, ctx.keep_v_seq)
+        grad_param = None
+        if learn_rate:
+            k = torch.sigmoid(rate_param)
+            grad_param = (grad_rate.sum() * k * (1 - k)).to(rate_param.dtype)
+        return grad_x, grad_v, grad_param, None, None
+
+
+def _loop_backward(neuron, h_seq, v0, x_seq, grad_spikes, grad_v_out, keep_v_seq):
+    """The reverse loop of :class:`_FusedMultiStep` in PyTorch operations (any device and
+    dtype): ``grad_x``, the gradient of ``v0`` and, with ``x_seq`` (a learnable ``1/tau``), the
+    per-element ``g(1/tau)`` sums."""
+    dh_dx, dh_dv = neuron.charge_grads()
+    grad_x = torch.empty_like(h_seq)
+    grad_v = torch.zeros_like(v0)
+    if grad_v_out is not None and not keep_v_seq:
+        grad_v = grad_v + grad_v_out
+    grad_rate = torch.zeros_like(v0) if x_seq is not None else None
+    for t in range(h_seq.shape[0] - 1, -1, -1):
+        if grad_v_out is not None and keep_v_seq:
+            grad_v = grad_v + grad_v_out[t]
+        h = h_seq[t]
+        spike = neuron.spike(h)
+        surrogate = neuron.spike_grad(h)
+        grad_h = grad_v * neuron.reset_grad(h, spike, surrogate)
+        if grad_spikes is not None:
+            grad_h = grad_h + grad_spikes[t] * surrogate
+        torch.mul(grad_h, dh_dx, out=grad_x[t])
+        if grad_rate is not None:
+            if t > 0:
+                prev = h_seq[t - 1]
+                v_prev = neuron.reset_membrane(prev, neuron.spike(prev))
+            else:
+                v_prev = v0
+            grad_rate += grad_h * neuron.rate_grad(x_seq[t], v_prev)
+        grad_v = grad_h * dh_dv
+    return grad_x, grad_v, grad_rate
+
+
+def _kernel_forward(x_seq, v0, keep_v_seq, keep_h, kernel_args):
+    """Forward through the compiled CPU kernel, in ``x_seq``'s memory layout."""
+    from ..ops import neuron_kernels as nk
+    shape, stride = nk.kernel_layout(x_seq)
+    spikes, v_out, h_seq = nk.load_cpu_kernels().neuron_forward(
+        nk.rows(x_seq, shape, stride), nk.rows(v0, shape[1:], stride[1:], steps=False),
+        keep_v_seq, keep_h, *kernel_args)
+    spikes = nk.unrows(spikes, shape, stride)
+    v_out = (nk.unrows(v_out, shape, stride) if keep_v_seq
+             else nk.unrows(v_out, shape[1:], stride[1:]))
+    h_seq = nk.unrows(h_seq, shape, stride) if keep_h else None
+    return spikes, v_out, h_seq
+
+
+def _kernel_backward(h_seq, v0, x_seq, grad_spikes, grad_v_out, keep_v_seq, kernel_args):
+    """Backward through the compiled CPU kernel (``h_seq`` is in the kernel's layout)."""
+    from ..ops import neuron_kernels as nk
+    shape, stride = tuple(h_seq.shape), tuple(h_seq.stride())
+    empty = h_seq.new_empty(0)
+    learn_rate = x_seq is not None
+    gv = empty
+    if grad_v_out is not None:
+        gv = (nk.rows(grad_v_out, shape, stride) if keep_v_seq
+              else nk.rows(grad_v_out, shape[1:], stride[1:], steps=False))
+    grad_x, grad_v, grad_rate = nk.load_cpu_kernels().neuron_backward(
+        nk.rows(h_seq, shape, stride), nk.rows(v0, shape[1:], stride[1:], steps=False),
+        nk.rows(x_seq, shape, stride) if learn_rate else empty,
+        nk.rows(grad_spikes, shape, stride) if grad_spikes is not None else empty,
+        gv, keep_v_seq, learn_rate, *kernel_args)
+    grad_x = nk.unrows(grad_x, shape, stride)
+    grad_v = nk.unrows(grad_v, shape[1:], stride[1:])
+    return grad_x, grad_v, (grad_rate if learn_rate else None)
+
+
 class BaseMultiStepNeuron(StatefulModule):
     """Shared state handling and the charge-fire-reset loop over the first (time) dimension.
 
     For every step ``t``: ``H = charge(X[t], V)``, ``S = fire(H)``, ``V = reset_membrane(H, S')``
-    with ``S' = S.detach()`` when ``detach_reset``.  Subclasses implement the three steps.
+    with ``S' = S.detach()`` when ``detach_reset``.  Subclasses implement the three steps and
+    their derivatives (for the fused backend).
     The membrane ``V`` is kept between calls (so a clip can be fed in pieces, e.g. frame by
     frame) until :meth:`reset`; a call whose step shape differs from the kept state raises.
     Every mmspike neuron derives from this class; :func:`is_spiking_neuron` is the one rule
     hooks and the energy counter use to find neurons (this class and spikingjelly's ``BaseNode``).
+
+    Backends (same spikes, membranes and gradients; tested against each other and against
+    spikingjelly 2.0):
+
+    * ``'fused'``: the loop runs without autograd and one autograd node
+      (:class:`_FusedMultiStep`) computes the gradients in an explicit reverse loop, storing
+      one tensor ``H`` of the input's size (PLIF: and the input) instead of every step's
+      intermediates.  Without gradients (inference) the same loop runs and nothing is stored.
+    * ``'reference'``: the per-step loop under autograd, the direct transcription of the
+      formulas; kept for tests and debugging.
 
     Args:
         v_reset (float): the membrane at rest (the initial state). Defaults to 0.0.
         detach_reset (bool): detach the spike used in the reset. Defaults to True.
         store_v_seq (bool): keep ``v_seq`` (``[T, B, ...]``, membrane after reset).
             Defaults to False.
+        backend (str): ``'fused'`` or ``'reference'``. Defaults to ``'fused'``.
     """
 
-    def __init__(self, v_reset=0.0, detach_reset=True, store_v_seq=False):
+    def __init__(self, v_reset=0.0, detach_reset=True, store_v_seq=False, backend='fused'):
         super().__init__()
         if v_reset is None:
             raise NotImplementedError('soft reset (v_reset=None) is not implemented; '
                                       'mmspike neurons use a hard reset')
+        if backend not in NEURON_BACKENDS:
+            raise ValueError(f'{type(self).__name__}: backend must be one of {NEURON_BACKENDS}, '
+                             f'got {backend!r}')
         self.v_reset = float(v_reset)
         self.detach_reset = detach_reset
         self.store_v_seq = store_v_seq
+        self.backend = backend
         self.v = None
         self.v_seq = None
 
@@ -180,14 +338,93 @@ class BaseMultiStepNeuron(StatefulModule):
     def set_state(self, state):
         self.v = state
 
+    # the formulas -------------------------------------------------------------------------
     def charge(self, x, v):
+        """``H[t]`` from the input ``X[t]`` and the membrane ``V[t-1]``."""
         raise NotImplementedError
 
     def fire(self, h):
+        """Spikes from ``H`` with the surrogate gradient (reference backend)."""
+        raise NotImplementedError
+
+    def spike(self, h):
+        """Spikes from ``H``, forward only (the value :meth:`fire` returns)."""
+        raise NotImplementedError
+
+    def spike_grad(self, h):
+        """``dS/dH`` of :meth:`fire` at ``H`` (the surrogate derivative)."""
         raise NotImplementedError
 
     def reset_membrane(self, h, spike):
+        """``V[t]`` from ``H[t]`` and the spike."""
         raise NotImplementedError
+
+    def reset_grad(self, h, spike, spike_grad):
+        """``dV[t]/dH[t]`` of :meth:`reset_membrane` (through the spike too unless
+        ``detach_reset``)."""
+        raise NotImplementedError
+
+    def charge_grads(self):
+        """``(dH/dX, dH/dV)`` of :meth:`charge` (constants or 0-dim tensors)."""
+        raise NotImplementedError
+
+    def rate_param(self):
+        """The learnable parameter of ``1/tau`` (PLIF's ``w``), or None."""
+        return None
+
+    def rate_grad(self, x, v):
+        """``dH/d(1/tau)`` at ``X[t]``, ``V[t-1]`` (neurons with :meth:`rate_param`)."""
+        raise NotImplementedError
+
+    def kernel_params(self):
+        """The neuron as the compiled kernels' parameters ``(kind, rate, v_threshold, v_reset,
+        atan, alpha, levels)`` (``kind``: 0/1 LIF with/without decay_input, 2/3 PLIF, 4 I-LIF;
+        ``rate``: ``tau``, or ``1/tau`` for PLIF), or None when the kernels do not implement
+        this neuron."""
+        return None
+
+    def _kernel_args(self, x_seq):
+        """Arguments of the compiled CPU kernels for ``x_seq``, or None to use the PyTorch
+        loop (another device or dtype, a neuron the kernels do not implement, or no kernels)."""
+        if x_seq.device.type != 'cpu' or x_seq.dtype not in (torch.float32, torch.float64):
+            return None
+        params = self.kernel_params()
+        if params is None:
+            return None
+        from ..ops.neuron_kernels import load_cpu_kernels
+        if load_cpu_kernels() is None:
+            return None
+        return tuple(params) + (bool(self.detach_reset), )
+
+    # the loop -----------------------------------------------------------------------------
+    def _loop_no_grad(self, x_seq, v, keep_v_seq, keep_h=False):
+        """Forward loop without autograd: spikes, ``v_seq`` or the last membrane, and ``H``
+        per step when ``keep_h``."""
+        spikes = torch.empty_like(x_seq)
+        v_seq = torch.empty_like(x_seq) if keep_v_seq else None
+        h_seq = torch.empty_like(x_seq) if keep_h else None
+        with torch.no_grad():
+            for t in range(x_seq.shape[0]):
+                h = self.charge(x_seq[t], v)
+                spike = self.spike(h)
+                v = self.reset_membrane(h, spike)
+                spikes[t] = spike
+                if keep_h:
+                    h_seq[t] = h
+                if keep_v_seq:
+                    v_seq[t] = v
+        return spikes, (v_seq if keep_v_seq else v), h_seq
+
+    def _loop_reference(self, x_seq, v):
+        spikes, v_seq = [], []
+        for x in x_seq:
+            h = self.charge(x, v)
+            spike = self.fire(h)
+            v = self.reset_membrane(h, spike.detach() if self.detach_reset else spike)
+            spikes.append(spike)
+            if self.store_v_seq:
+                v_seq.append(v)
+        return torch.stack(spikes), (torch.stack(v_seq) if self.store_v_seq else v)
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         if x_seq.dim() < 2:
@@ -201,21 +438,29 @@ class BaseMultiStepNeuron(StatefulModule):
                 f'{type(self).__name__} holds state of shape {tuple(v.shape)} but got input '
                 f'steps of shape {tuple(x_seq.shape[1:])}; call reset() between samples '
                 f'(SpikeResetHook does this in OpenMMLab runners)')
-        spikes, v_seq = [], []
-        for x in x_seq:
-            h = self.charge(x, v)
-            spike = self.fire(h)
-            v = self.reset_membrane(h, spike.detach() if self.detach_reset else spike)
-            spikes.append(spike)
-            if self.store_v_seq:
-                v_seq.append(v)
-        self.v = v
+        param = self.rate_param()
+        if self.backend == 'reference':
+            spikes, v_out = self._loop_reference(x_seq, v)
+        elif torch.is_grad_enabled() and (x_seq.requires_grad or v.requires_grad
+                                          or (param is not None and param.requires_grad)):
+            spikes, v_out = _FusedMultiStep.apply(x_seq, v, param, self, self.store_v_seq)
+        else:
+            kernel_args = self._kernel_args(x_seq)
+            if kernel_args is not None:
+                spikes, v_out, _ = _kernel_forward(x_seq, v, self.store_v_seq, False,
+                                                   kernel_args)
+            else:
+                spikes, v_out, _ = self._loop_no_grad(x_seq, v, self.store_v_seq)
         if self.store_v_seq:
-            self.v_seq = torch.stack(v_seq)
-        return torch.stack(spikes)
+            self.v_seq = v_out
+            self.v = v_out[-1]
+        else:
+            self.v = v_out
+        return spikes
 
     def extra_repr(self):
-        return f'v_reset={self.v_reset}, detach_reset={self.detach_reset}'
+        backend = '' if self.backend == 'fused' else f', backend={self.backend!r}'
+        return f'v_reset={self.v_reset}, detach_reset={self.detach_reset}' + backend
 
 
 class _ThresholdNeuron(BaseMultiStepNeuron):
@@ -223,16 +468,41 @@ class _ThresholdNeuron(BaseMultiStepNeuron):
     ``V_reset``: ``V = H (1 - S) + V_reset S``."""
 
     def __init__(self, v_threshold=1.0, v_reset=0.0, surrogate='sigmoid', detach_reset=True,
-                 store_v_seq=False):
-        super().__init__(v_reset, detach_reset, store_v_seq)
+                 store_v_seq=False, backend='fused'):
+        super().__init__(v_reset, detach_reset, store_v_seq, backend)
         self.v_threshold = float(v_threshold)
         self.surrogate = build_surrogate(surrogate)
+        if backend == 'fused' and not callable(getattr(self.surrogate, 'derivative', None)):
+            raise ValueError(f"{type(self).__name__}: backend='fused' needs a surrogate with a "
+                             f'derivative(x) method (ATanSurrogate, SigmoidSurrogate); '
+                             f'{type(self.surrogate).__name__} has none: use '
+                             f"backend='reference'")
 
     def fire(self, h):
         return self.surrogate(h - self.v_threshold)
 
+    def spike(self, h):
+        return ((h - self.v_threshold) >= 0).to(h)
+
+    def spike_grad(self, h):
+        return self.surrogate.derivative(h - self.v_threshold)
+
     def reset_membrane(self, h, spike):
         return h * (1.0 - spike) + self.v_reset * spike
+
+    def _surrogate_kernel_params(self):
+        """``(atan, alpha)`` for the compiled kernels, or None for another surrogate."""
+        if type(self.surrogate) is ATanSurrogate:
+            return True, float(self.surrogate.alpha)
+        if type(self.surrogate) is SigmoidSurrogate:
+            return False, float(self.surrogate.alpha)
+        return None
+
+    def reset_grad(self, h, spike, spike_grad):
+        # V = H (1 - S) + V_reset S: dV/dH = 1 - S, plus (V_reset - H) dS/dH through the spike
+        if self.detach_reset:
+            return 1.0 - spike
+        return (1.0 - spike) + (self.v_reset - h) * spike_grad
 
     def extra_repr(self):
         return f'v_threshold={self.v_threshold}, ' + super().extra_repr()
@@ -250,11 +520,13 @@ class MultiStepLIF(_ThresholdNeuron):
             ``'sigmoid'`` with alpha 4 (spikingjelly's default).
         detach_reset (bool): detach the reset path. Defaults to True.
         store_v_seq (bool): keep ``v_seq`` (``[T, B, ...]``, membrane after reset).
+        backend (str): ``'fused'`` or ``'reference'`` (see :class:`BaseMultiStepNeuron`).
+            Defaults to ``'fused'``.
     """
 
     def __init__(self, tau=2.0, decay_input=True, v_threshold=1.0, v_reset=0.0,
-                 surrogate='sigmoid', detach_reset=True, store_v_seq=False):
-        super().__init__(v_threshold, v_reset, surrogate, detach_reset, store_v_seq)
+                 surrogate='sigmoid', detach_reset=True, store_v_seq=False, backend='fused'):
+        super().__init__(v_threshold, v_reset, surrogate, detach_reset, store_v_seq, backend)
         if tau <= 1:
             raise ValueError(f'tau must be > 1, got {tau}')
         self.tau = float(tau)
@@ -264,6 +536,16 @@ class MultiStepLIF(_ThresholdNeuron):
         if self.decay_input:
             return v + (x - (v - self.v_reset)) / self.tau
         return v - (v - self.v_reset) / self.tau + x
+
+    def charge_grads(self):
+        return (1.0 / self.tau if self.decay_input else 1.0), 1.0 - 1.0 / self.tau
+
+    def kernel_params(self):
+        surrogate = self._surrogate_kernel_params()
+        if surrogate is None:
+            return None
+        return (0 if self.decay_input else 1, self.tau, self.v_threshold, self.v_reset,
+                *surrogate, 0.0)
 
     def extra_repr(self):
         return f'tau={self.tau}, decay_input={self.decay_input}, ' + super().extra_repr()
@@ -276,12 +558,13 @@ class MultiStepPLIF(_ThresholdNeuron):
         init_tau (float): initial time constant (> 1); ``w0 = -ln(init_tau - 1)``.
             Defaults to 2.0.
         decay_input (bool): whether the input is also scaled by ``1/tau``. Defaults to True.
-        v_threshold, v_reset, surrogate, detach_reset, store_v_seq: as :class:`MultiStepLIF`.
+        v_threshold, v_reset, surrogate, detach_reset, store_v_seq, backend: as
+            :class:`MultiStepLIF`.
     """
 
     def __init__(self, init_tau=2.0, decay_input=True, v_threshold=1.0, v_reset=0.0,
-                 surrogate='sigmoid', detach_reset=True, store_v_seq=False):
-        super().__init__(v_threshold, v_reset, surrogate, detach_reset, store_v_seq)
+                 surrogate='sigmoid', detach_reset=True, store_v_seq=False, backend='fused'):
+        super().__init__(v_threshold, v_reset, surrogate, detach_reset, store_v_seq, backend)
         if init_tau <= 1:
             raise ValueError(f'init_tau must be > 1, got {init_tau}')
         self.decay_input = decay_input
@@ -296,8 +579,32 @@ class MultiStepPLIF(_ThresholdNeuron):
             return v + (x - (v - self.v_reset)) * self.w.sigmoid()
         return v - (v - self.v_reset) * self.w.sigmoid() + x
 
+    def charge_grads(self):
+        k = self.w.detach().sigmoid()
+        return (k if self.decay_input else 1.0), 1.0 - k
+
+    def rate_param(self):
+        return self.w
+
+    def kernel_params(self):
+        surrogate = self._surrogate_kernel_params()
+        if surrogate is None:
+            return None
+        return (2 if self.decay_input else 3, self.w.detach().sigmoid().item(),
+                self.v_threshold, self.v_reset, *surrogate, 0.0)
+
+    def rate_grad(self, x, v):
+        if self.decay_input:
+            return x - (v - self.v_reset)
+        return self.v_reset - v
+
     def extra_repr(self):
         return f'tau={self.tau:.4f}, decay_input={self.decay_input}, ' + super().extra_repr()
+
+
+def _straight_through_mask(x: torch.Tensor, levels: float) -> torch.Tensor:
+    """``d round(clamp(x, 0, D)) / dx`` of the straight-through estimator: 1 inside ``[0, D]``."""
+    return ((x >= 0) & (x <= levels)).to(x.dtype)
 
 
 class _RoundClampSTE(torch.autograd.Function):
@@ -312,8 +619,7 @@ class _RoundClampSTE(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         x, = ctx.saved_tensors
-        inside = (x >= 0) & (x <= ctx.levels)
-        return grad_output * inside.to(grad_output.dtype), None
+        return grad_output * _straight_through_mask(x, ctx.levels).to(grad_output.dtype), None
 
 
 class MultiStepILIF(BaseMultiStepNeuron):
@@ -331,10 +637,14 @@ class MultiStepILIF(BaseMultiStepNeuron):
         tau (float): membrane time constant (> 1). Defaults to 2.0.
         detach_reset (bool): detach the reset path. Defaults to True.
         store_v_seq (bool): keep ``v_seq``. Defaults to False.
+        backend (str): ``'fused'`` or ``'reference'`` (see :class:`BaseMultiStepNeuron`).
+            Defaults to ``'fused'``.
     """
 
-    def __init__(self, levels=4, tau=2.0, detach_reset=True, store_v_seq=False):
-        super().__init__(v_reset=0.0, detach_reset=detach_reset, store_v_seq=store_v_seq)
+    def __init__(self, levels=4, tau=2.0, detach_reset=True, store_v_seq=False,
+                 backend='fused'):
+        super().__init__(v_reset=0.0, detach_reset=detach_reset, store_v_seq=store_v_seq,
+                         backend=backend)
         if int(levels) < 1:
             raise ValueError(f'levels (D) must be >= 1, got {levels}')
         if tau <= 1:
@@ -345,14 +655,34 @@ class MultiStepILIF(BaseMultiStepNeuron):
     def charge(self, x, v):
         return v + (x - v) / self.tau
 
+    def charge_grads(self):
+        return 1.0 / self.tau, 1.0 - 1.0 / self.tau
+
+    def kernel_params(self):
+        return 4, self.tau, 0.0, 0.0, False, 0.0, float(self.levels)
+
     def fire(self, h):
         return _RoundClampSTE.apply(h, float(self.levels))
+
+    def spike(self, h):
+        return torch.round(torch.clamp(h, 0.0, float(self.levels)))
+
+    def spike_grad(self, h):
+        return _straight_through_mask(h, float(self.levels))
 
     def reset_membrane(self, h, spike):
         return h - spike
 
+    def reset_grad(self, h, spike, spike_grad):
+        # V = H - S: dV/dH = 1, minus dS/dH through the spike
+        if self.detach_reset:
+            return 1.0
+        return 1.0 - spike_grad
+
     def extra_repr(self):
-        return f'levels={self.levels}, tau={self.tau}, detach_reset={self.detach_reset}'
+        backend = '' if self.backend == 'fused' else f', backend={self.backend!r}'
+        return (f'levels={self.levels}, tau={self.tau}, detach_reset={self.detach_reset}'
+                + backend)
 
 
 def expand_integer_spikes(spikes: torch.Tensor, levels: int) -> torch.Tensor:

@@ -1,0 +1,292 @@
+// Multi-step spiking neurons (LIF, PLIF, I-LIF) on the CPU: forward and backward in one pass
+// over the memory, each element's T steps in registers, elements split over threads.
+//
+// The formulas are those of mmspike/models/neurons.py (the reference): the same operations in
+// the same order, so that spikes equal the reference's and gradients agree to rounding.
+//   charge, decay_input:  H = V + (X - (V - V_reset)) / tau      (PLIF: * k, k = sigmoid(w))
+//   charge, otherwise:    H = V - (V - V_reset) / tau + X        (PLIF: * k)
+//   binary fire:          S = [H - V_th >= 0],     dS/dH = surrogate'(H - V_th)
+//   integer fire (I-LIF): S = round(clamp(H, 0, D)), dS/dH = [0 <= H <= D]
+//   hard reset (binary):  V = H (1 - S) + V_reset S;  soft reset (integer): V = H - S
+// Backward (reverse over t; gV is the gradient reaching V[t]):
+//   gH = gS S' + gV dV/dH;  gX = gH dH/dX;  gV[t-1] = gH dH/dV (+ external gradient of V[t-1])
+//   PLIF: g(k) += gH dH/dk with dH/dk = X - (V[t-1] - V_reset) or V_reset - V[t-1].
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <vector>
+
+namespace {
+
+constexpr int64_t kGrain = 8192;
+
+// Charge variants (each with the reference's order of operations):
+enum Kind : int {
+  kLifDecay = 0,     // H = V + (X - (V - V_reset)) / tau
+  kLifNoDecay = 1,   // H = V - (V - V_reset) / tau + X
+  kPlifDecay = 2,    // H = V + (X - (V - V_reset)) * k
+  kPlifNoDecay = 3,  // H = V - (V - V_reset) * k + X
+  kIntegerLif = 4,   // H = V + (X - V) / tau, integer spikes, soft reset
+};
+
+template <typename T>
+struct Constants {
+  T rate, v_threshold, v_reset, alpha, levels, atan_scale, half_alpha, dh_dx, dh_dv;
+};
+
+// round half to even for 0 <= x < 2^22 (float) / 2^51 (double) in the default rounding mode:
+// adding and subtracting 1.5 * 2^23 (2^52) leaves no fraction bits; a plain expression the
+// compiler vectorises (std::nearbyint is a library call without SSE4.1)
+template <typename T> inline T round_half_even(T x);
+template <> inline float round_half_even<float>(float x) {
+  const float magic = 12582912.0f;
+  return (x + magic) - magic;
+}
+template <> inline double round_half_even<double>(double x) {
+  const double magic = 6755399441055744.0;
+  return (x + magic) - magic;
+}
+
+template <int K, typename T>
+inline T charge(T x, T v, const Constants<T>& c) {
+  if (K == kLifDecay) return v + (x - (v - c.v_reset)) / c.rate;
+  if (K == kLifNoDecay) return v - (v - c.v_reset) / c.rate + x;
+  if (K == kPlifDecay) return v + (x - (v - c.v_reset)) * c.rate;
+  if (K == kPlifNoDecay) return v - (v - c.v_reset) * c.rate + x;
+  return v + (x - v) / c.rate;
+}
+
+template <int K, typename T>
+inline T spike(T h, const Constants<T>& c) {
+  if (K == kIntegerLif) {
+    const T clamped = h < T(0) ? T(0) : (h > c.levels ? c.levels : h);
+    return round_half_even<T>(clamped);
+  }
+  return static_cast<T>((h - c.v_threshold) >= T(0));
+}
+
+template <int K, bool Atan, typename T>
+inline T spike_grad(T h, const Constants<T>& c) {
+  if (K == kIntegerLif) return (h >= T(0) && h <= c.levels) ? T(1) : T(0);
+  const T u = h - c.v_threshold;
+  if (Atan) {
+    const T z = c.atan_scale * u;
+    return c.half_alpha / (T(1) + z * z);
+  }
+  const T sig = T(1) / (T(1) + std::exp(-(c.alpha * u)));
+  return (T(1) - sig) * sig * c.alpha;
+}
+
+template <int K, typename T>
+inline T reset(T h, T s, const Constants<T>& c) {
+  if (K == kIntegerLif) return h - s;
+  return h * (T(1) - s) + c.v_reset * s;
+}
+
+template <int K, bool Detach, typename T>
+inline T reset_grad(T h, T s, T sg, const Constants<T>& c) {
+  if (K == kIntegerLif) return Detach ? T(1) : T(1) - sg;
+  return Detach ? T(1) - s : (T(1) - s) + (c.v_reset - h) * sg;
+}
+
+template <int K, typename T>
+inline T rate_grad(T x, T v_prev, const Constants<T>& c) {
+  return K == kPlifDecay ? x - (v_prev - c.v_reset) : c.v_reset - v_prev;
+}
+
+template <typename T>
+Constants<T> make_constants(int kind, double rate, double v_threshold, double v_reset,
+                            double alpha, double levels) {
+  const bool divide = kind == kLifDecay || kind == kLifNoDecay || kind == kIntegerLif;
+  const bool decay_input = kind != kLifNoDecay && kind != kPlifNoDecay;
+  const double k = divide ? 1.0 / rate : rate;
+  return Constants<T>{static_cast<T>(rate), static_cast<T>(v_threshold),
+                      static_cast<T>(v_reset), static_cast<T>(alpha), static_cast<T>(levels),
+                      static_cast<T>(M_PI / 2 * alpha), static_cast<T>(alpha / 2),
+                      static_cast<T>(decay_input ? k : 1.0), static_cast<T>(1.0 - k)};
+}
+
+template <int K, bool KeepH, bool KeepVSeq, typename T>
+void forward_impl(const T* __restrict__ x, const T* __restrict__ v0, T* __restrict__ spikes,
+                  T* __restrict__ h_seq, T* __restrict__ v_out, int64_t steps, int64_t m,
+                  const Constants<T> constants) {
+  at::parallel_for(0, m, kGrain, [&](int64_t begin, int64_t end) {
+    const Constants<T> c = constants;  // a local copy: no possible aliasing with the outputs
+    const int64_t n = end - begin;
+    std::vector<T> state(v0 + begin, v0 + end);
+    T* __restrict__ v = state.data();
+    for (int64_t t = 0; t < steps; ++t) {
+      const T* __restrict__ xr = x + t * m + begin;
+      T* __restrict__ sr = spikes + t * m + begin;
+      T* __restrict__ hr = KeepH ? h_seq + t * m + begin : nullptr;
+      T* __restrict__ vr = KeepVSeq ? v_out + t * m + begin : nullptr;
+      for (int64_t j = 0; j < n; ++j) {
+        const T h = charge<K>(xr[j], v[j], c);
+        const T s = spike<K>(h, c);
+        const T vn = reset<K>(h, s, c);
+        sr[j] = s;
+        if (KeepH) hr[j] = h;
+        if (KeepVSeq) vr[j] = vn;
+        v[j] = vn;
+      }
+    }
+    if (!KeepVSeq) std::copy(state.begin(), state.end(), v_out + begin);
+  });
+}
+
+template <int K, bool Atan, bool Detach, bool LearnRate, typename T>
+void backward_impl(const T* __restrict__ h_seq, const T* __restrict__ v0,
+                   const T* __restrict__ x, const T* __restrict__ grad_spikes,
+                   const T* __restrict__ grad_v_seq, const T* __restrict__ grad_v_last,
+                   T* __restrict__ grad_x, T* __restrict__ grad_v0, T* __restrict__ grad_rate,
+                   int64_t steps, int64_t m, const Constants<T> constants) {
+  at::parallel_for(0, m, kGrain, [&](int64_t begin, int64_t end) {
+    const Constants<T> c = constants;
+    const int64_t n = end - begin;
+    std::vector<T> gv_buf(n, T(0)), gr_buf(LearnRate ? n : 0, T(0));
+    T* __restrict__ gv = gv_buf.data();
+    T* __restrict__ gr = gr_buf.data();
+    if (grad_v_last) std::copy(grad_v_last + begin, grad_v_last + end, gv);
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      const int64_t row = t * m + begin;
+      const T* __restrict__ hr = h_seq + row;
+      const T* __restrict__ gsr = grad_spikes + row;
+      T* __restrict__ gxr = grad_x + row;
+      if (grad_v_seq) {
+        const T* __restrict__ gvr = grad_v_seq + row;
+        for (int64_t j = 0; j < n; ++j) gv[j] += gvr[j];
+      }
+      const T* __restrict__ xr = (LearnRate && x) ? x + row : nullptr;
+      const T* __restrict__ hp = (LearnRate && t > 0) ? h_seq + row - m : nullptr;
+      const T* __restrict__ v0r = v0 + begin;
+      for (int64_t j = 0; j < n; ++j) {
+        const T h = hr[j];
+        const T s = spike<K>(h, c);
+        const T sg = spike_grad<K, Atan>(h, c);
+        const T gh = gv[j] * reset_grad<K, Detach>(h, s, sg, c) + gsr[j] * sg;
+        gxr[j] = gh * c.dh_dx;
+        gv[j] = gh * c.dh_dv;
+        if (LearnRate) {
+          const T v_prev = hp ? reset<K>(hp[j], spike<K>(hp[j], c), c) : v0r[j];
+          gr[j] += gh * rate_grad<K>(xr ? xr[j] : T(0), v_prev, c);
+        }
+      }
+    }
+    std::copy(gv, gv + n, grad_v0 + begin);
+    if (LearnRate) std::copy(gr, gr + n, grad_rate + begin);
+  });
+}
+
+void check_input(const torch::Tensor& t, const char* name) {
+  TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
+  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
+}
+
+}  // namespace
+
+// Compile-time dispatch of runtime flags: WITH_BOOL(flag, NAME, body) runs body with a
+// constexpr bool NAME equal to flag; WITH_KIND likewise for the neuron kind.
+#define WITH_BOOL(flag, NAME, ...) \
+  [&] {                            \
+    if (flag) {                    \
+      constexpr bool NAME = true;  \
+      return __VA_ARGS__();        \
+    }                              \
+    constexpr bool NAME = false;   \
+    return __VA_ARGS__();          \
+  }()
+
+#define WITH_KIND(kind, NAME, ...)                                                   \
+  [&] {                                                                              \
+    switch (kind) {                                                                  \
+      case kLifDecay: { constexpr int NAME = kLifDecay; return __VA_ARGS__(); }       \
+      case kLifNoDecay: { constexpr int NAME = kLifNoDecay; return __VA_ARGS__(); }   \
+      case kPlifDecay: { constexpr int NAME = kPlifDecay; return __VA_ARGS__(); }     \
+      case kPlifNoDecay: { constexpr int NAME = kPlifNoDecay; return __VA_ARGS__(); } \
+      default: { constexpr int NAME = kIntegerLif; return __VA_ARGS__(); }            \
+    }                                                                                \
+  }()
+
+// x [T, M], v0 [M] -> spikes [T, M], v_out ([T, M] when keep_v_seq, else [M]), h [T, M]
+// (empty unless keep_h).  kind: see Kind; rate: tau (LIF, I-LIF) or k = 1/tau (PLIF).
+std::vector<torch::Tensor> neuron_forward(torch::Tensor x, torch::Tensor v0, bool keep_v_seq,
+                                          bool keep_h, int64_t kind, double rate,
+                                          double v_threshold, double v_reset, bool atan,
+                                          double alpha, double levels, bool detach_reset) {
+  check_input(x, "x");
+  check_input(v0, "v0");
+  TORCH_CHECK(x.dim() == 2 && v0.dim() == 1 && v0.size(0) == x.size(1),
+              "expected x [T, M] and v0 [M], got ", x.sizes(), " and ", v0.sizes());
+  TORCH_CHECK(v0.scalar_type() == x.scalar_type(), "x and v0 must have the same dtype");
+  TORCH_CHECK(kind >= kLifDecay && kind <= kIntegerLif, "unknown neuron kind ", kind);
+  const int64_t steps = x.size(0), m = x.size(1);
+  auto spikes = torch::empty_like(x);
+  auto v_out = keep_v_seq ? torch::empty_like(x) : torch::empty_like(v0);
+  auto h_seq = keep_h ? torch::empty_like(x) : torch::empty({0}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "mmspike_neuron_forward", [&] {
+    const auto c = make_constants<scalar_t>(kind, rate, v_threshold, v_reset, alpha, levels);
+    WITH_KIND(kind, K, [&] {
+      WITH_BOOL(keep_h, KeepH, [&] {
+        WITH_BOOL(keep_v_seq, KeepVSeq, [&] {
+          forward_impl<K, KeepH, KeepVSeq, scalar_t>(
+              x.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(), spikes.data_ptr<scalar_t>(),
+              KeepH ? h_seq.data_ptr<scalar_t>() : nullptr, v_out.data_ptr<scalar_t>(), steps,
+              m, c);
+        });
+      });
+    });
+  });
+  return {spikes, v_out, h_seq};
+}
+
+// h [T, M], v0 [M], x ([T, M] for PLIF with decay_input and learn_rate, else empty),
+// grad_spikes [T, M] (or empty: zeros), grad_v_out ([T, M] when v_seq_grad, else [M]; or
+// empty) -> grad_x [T, M], grad_v0 [M], grad_rate ([M] per-element sums of gH dH/dk when
+// learn_rate, else empty).
+std::vector<torch::Tensor> neuron_backward(torch::Tensor h_seq, torch::Tensor v0,
+                                           torch::Tensor x, torch::Tensor grad_spikes,
+                                           torch::Tensor grad_v_out, bool v_seq_grad,
+                                           bool learn_rate, int64_t kind, double rate,
+                                           double v_threshold, double v_reset, bool atan,
+                                           double alpha, double levels, bool detach_reset) {
+  check_input(h_seq, "h_seq");
+  check_input(v0, "v0");
+  TORCH_CHECK(kind >= kLifDecay && kind <= kIntegerLif, "unknown neuron kind ", kind);
+  const int64_t steps = h_seq.size(0), m = h_seq.size(1);
+  if (grad_spikes.numel() == 0) grad_spikes = torch::zeros_like(h_seq);
+  check_input(grad_spikes, "grad_spikes");
+  const bool has_gv = grad_v_out.numel() > 0;
+  if (has_gv) check_input(grad_v_out, "grad_v_out");
+  TORCH_CHECK(!learn_rate || kind == kPlifDecay || kind == kPlifNoDecay,
+              "a learnable rate is only implemented for PLIF");
+  const bool needs_x = learn_rate && kind == kPlifDecay;
+  if (needs_x) check_input(x, "x");
+  auto grad_x = torch::empty_like(h_seq);
+  auto grad_v0 = torch::empty_like(v0);
+  auto grad_rate = learn_rate ? torch::empty_like(v0) : torch::empty({0}, v0.options());
+  AT_DISPATCH_FLOATING_TYPES(h_seq.scalar_type(), "mmspike_neuron_backward", [&] {
+    const auto c = make_constants<scalar_t>(kind, rate, v_threshold, v_reset, alpha, levels);
+    const scalar_t* gv_seq = has_gv && v_seq_grad ? grad_v_out.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* gv_last = has_gv && !v_seq_grad ? grad_v_out.data_ptr<scalar_t>() : nullptr;
+    WITH_KIND(kind, K, [&] {
+      WITH_BOOL(atan, Atan, [&] {
+        WITH_BOOL(detach_reset, Detach, [&] {
+          WITH_BOOL(learn_rate, LearnRate, [&] {
+            backward_impl<K, Atan, Detach, LearnRate, scalar_t>(
+                h_seq.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(),
+                needs_x ? x.data_ptr<scalar_t>() : nullptr, grad_spikes.data_ptr<scalar_t>(),
+                gv_seq, gv_last, grad_x.data_ptr<scalar_t>(), grad_v0.data_ptr<scalar_t>(),
+                LearnRate ? grad_rate.data_ptr<scalar_t>() : nullptr, steps, m, c);
+          });
+        });
+      });
+    });
+  });
+  return {grad_x, grad_v0, grad_rate};
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("neuron_forward", &neuron_forward, "multi-step neuron forward (CPU)");
+  m.def("neuron_backward", &neuron_backward, "multi-step neuron backward (CPU)");
+}

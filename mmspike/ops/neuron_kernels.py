@@ -1,0 +1,127 @@
+"""The compiled CPU kernels of the fused multi-step neurons (``csrc/neuron_cpu.cpp``).
+
+The kernels are built with :func:`torch.utils.cpp_extension.load` on first use (about a minute,
+once per machine and torch version; ``tools/setup_env.sh`` builds them while it sets up the
+environment) into ``$MMSPIKE_EXT_DIR`` (default ``~/.cache/mmspike/torch_extensions``).  Where
+they cannot be built (no C++ compiler, no ninja) or where ``MMSPIKE_NEURON_KERNELS=0``, the
+fused neurons run their PyTorch loop instead, which gives the same results more slowly; the
+reason is given once as a warning and by :func:`cpu_kernel_status`.
+
+Tensors of any dense memory layout (e.g. channels-last maps) are passed without copies:
+``[T, ...]`` whose first dimension is the outermost in memory is, element for element, a
+``[T, M]`` block of rows, and an elementwise kernel does not care in which order a row's
+elements lie.
+"""
+import logging
+import os
+import os.path as osp
+import warnings
+from typing import Sequence, Tuple
+
+import torch
+
+_SOURCE = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc', 'neuron_cpu.cpp')
+_state = dict(module=None, error=None, tried=False)
+
+
+def _build_directory() -> str:
+    root = os.environ.get('MMSPIKE_EXT_DIR',
+                          osp.join(osp.expanduser('~'), '.cache', 'mmspike', 'torch_extensions'))
+    tag = f'torch{torch.__version__.replace("+", "_")}'
+    path = osp.join(root, tag)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def load_cpu_kernels(verbose: bool = False):
+    """The compiled kernel module, building it on the first call; None (with one warning) when
+    it cannot be built or is switched off by ``MMSPIKE_NEURON_KERNELS=0``."""
+    if _state['tried']:
+        return _state['module']
+    _state['tried'] = True
+    if os.environ.get('MMSPIKE_NEURON_KERNELS', '1') == '0':
+        _state['error'] = 'switched off by MMSPIKE_NEURON_KERNELS=0'
+        return None
+    try:
+        # importing cpp_extension on a machine without CUDA logs "No CUDA runtime is found";
+        # these kernels are CPU-only, so that line says nothing to the user
+        cpp_logger = logging.getLogger('torch.utils.cpp_extension')
+        level = cpp_logger.level
+        cpp_logger.setLevel(logging.ERROR)
+        try:
+            from torch.utils.cpp_extension import load
+        finally:
+            cpp_logger.setLevel(level)
+        _state['module'] = load(
+            name='mmspike_neuron_cpu', sources=[_SOURCE], build_directory=_build_directory(),
+            # -ffp-contract=off: no fused multiply-adds, so each operation rounds as PyTorch's
+            # elementwise kernels do and the spikes equal the reference's
+            # -fno-trapping-math lets the compiler turn branches into selects and vectorise
+            extra_cflags=['-O3', '-fopenmp', '-ffp-contract=off', '-fno-trapping-math'],
+            extra_ldflags=['-fopenmp'],
+            verbose=verbose)
+    except Exception as exc:  # no compiler, no ninja, a build error: fall back, loudly
+        _state['error'] = f'{type(exc).__name__}: {str(exc).strip().splitlines()[-1:]}'
+        warnings.warn('mmspike: the C++ kernels of the fused neurons could not be built '
+                      f'({_state["error"]}); the neurons use their PyTorch loop (same '
+                      'results, slower). Set MMSPIKE_NEURON_KERNELS=0 to silence this.')
+    return _state['module']
+
+
+def cpu_kernel_status() -> str:
+    """``'built'``, ``'not tried yet'`` or why the CPU kernels are not used."""
+    if not _state['tried']:
+        return 'not tried yet'
+    return 'built' if _state['module'] is not None else f'unavailable: {_state["error"]}'
+
+
+def _contiguous_stride(shape: Sequence[int]) -> Tuple[int, ...]:
+    stride, step = [], 1
+    for size in reversed(tuple(shape)):
+        stride.append(step)
+        step *= max(int(size), 1)
+    return tuple(reversed(stride))
+
+
+def _is_dense(tensor: torch.Tensor) -> bool:
+    """Whether ``tensor``'s elements fill a block of memory without gaps or overlaps, in some
+    order of its dimensions."""
+    expected = 1
+    for stride, size in sorted((st, sz) for sz, st in zip(tensor.shape, tensor.stride())
+                               if sz > 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def kernel_layout(x_seq: torch.Tensor) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
+    """``(shape, stride)`` to run the kernels in: ``x_seq``'s own when it is dense with the time
+    dimension outermost (e.g. channels-last maps), else the contiguous layout (the input is
+    then copied once)."""
+    shape = tuple(x_seq.shape)
+    step_numel = x_seq[0].numel() if shape[0] > 0 else 0
+    if _is_dense(x_seq) and (shape[0] <= 1 or x_seq.stride(0) == step_numel):
+        return shape, tuple(x_seq.stride())
+    return shape, _contiguous_stride(shape)
+
+
+def rows(tensor: torch.Tensor, shape: Sequence[int], stride: Sequence[int],
+         steps: bool = True) -> torch.Tensor:
+    """``tensor`` (of ``shape``), laid out with ``stride`` (a dense layout from
+    :func:`kernel_layout`), as a contiguous ``[T, M]`` view (``steps``) or ``[M]`` view (a
+    state without the time dimension); copies only when ``tensor`` has another layout."""
+    shape, stride = tuple(shape), tuple(stride)
+    if tensor.stride() != stride or not _is_dense(tensor):
+        tensor = torch.empty_strided(shape, stride, dtype=tensor.dtype,
+                                     device=tensor.device).copy_(tensor)
+    numel = tensor.numel()
+    if steps:
+        return tensor.as_strided((shape[0], numel // max(shape[0], 1)),
+                                 (numel // max(shape[0], 1), 1))
+    return tensor.as_strided((numel, ), (1, ))
+
+
+def unrows(flat: torch.Tensor, shape: Sequence[int], stride: Sequence[int]) -> torch.Tensor:
+    """Inverse of :func:`rows` for a kernel output (a new contiguous ``[T, M]`` or ``[M]``)."""
+    return flat.as_strided(tuple(shape), tuple(stride))
