@@ -37,7 +37,7 @@ def build_model(cfg):
 
 @pytest.mark.parametrize('path, arch, clip_len, classes, neuron', [
     (VSPW, 'small', 8, 124, MultiStepLIF), (CITYSCAPES, 'small', 4, 19, MultiStepILIF),
-    (DEMO, 'tiny', 8, 6, MultiStepILIF)])
+    (DEMO, 'tiny', 8, 6, MultiStepLIF)])
 def test_config_loads_and_builds(path, arch, clip_len, classes, neuron):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmseg'

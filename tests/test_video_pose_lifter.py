@@ -289,6 +289,25 @@ def test_head_feat_size_flattens_the_map_and_checks_its_size():
         SpikeTemporalRegressionHead(in_channels=8, feat_size=(2, 0))
 
 
+def test_head_takes_several_maps_flattened_and_concatenated():
+    head = SpikeTemporalRegressionHead(in_channels=(4, 6), num_joints=5, feat_size=(4, None))
+    assert head.fc.in_features == 4 * 4 * 4 + 6
+    maps = (torch.randn(T, N, 8, 8, 8), torch.randn(T, N, 4, 4, 4), torch.randn(T, N, 6, 2, 2))
+    out = head(maps)  # the last two maps: stride-8 4 x 4 flattened, 2 x 2 averaged
+    features = torch.cat([maps[1].flatten(2), maps[2].mean(dim=(3, 4))], dim=2)
+    torch.testing.assert_close(out, head.fc(features).view(T, N, 5, 3).transpose(0, 1))
+    with pytest.raises(ValueError, match=r'takes the last 2 maps of the backbone '
+                                         r'\(in_channels=\(4, 6\)\), got 1'):
+        head((maps[2], ))
+    with pytest.raises(ValueError, match=r'C=6, H, W\] maps .* got shape \(.*\) for map 1'):
+        head((maps[1], maps[1]))
+    with pytest.raises(ValueError, match=r'feat_size must be None or one entry .* per map, '
+                                         r'got 4'):
+        SpikeTemporalRegressionHead(in_channels=(4, 6), feat_size=4)
+    with pytest.raises(ValueError, match='in_channels must be a positive integer or a non-empty'):
+        SpikeTemporalRegressionHead(in_channels=(4, 0))
+
+
 def test_online_frame_by_frame_joints_equal_the_whole_clip_forward():
     """Causal configuration: SpikeVideoFormer attention='causal', no neck, per-step head."""
     cfg = model_cfg(feat_size=2)

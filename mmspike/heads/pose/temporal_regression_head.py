@@ -25,22 +25,26 @@ def _as_tensor(value, like: torch.Tensor) -> torch.Tensor:
 class SpikeTemporalRegressionHead(BaseHead):
     """Regress root-relative 3D joints for every time step of a clip.
 
-    ``[T, N, C, H, W]`` (the last map of the backbone's or neck's tuple) -> per-step features
+    ``[T, N, C, H, W]`` (the last map of the backbone's or neck's tuple; with a sequence of
+    ``in_channels``, the last ``len(in_channels)`` maps) -> per-step features of each map
     (average over H, W: ``[T, N, C]``; or, with ``feat_size``, the whole map flattened:
-    ``[T, N, C * H * W]``, which keeps where things are in the frame) -> ``Linear`` shared over
-    the time steps -> ``[N, T, J, 3]``, root-relative joints in the targets' unit (metres for
-    MMHPSD).  The head is real-valued (no neuron) and has no state.
+    ``[T, N, C * H * W]``, which keeps where things are in the frame), concatenated ->
+    ``Linear`` shared over the time steps -> ``[N, T, J, 3]``, root-relative joints in the
+    targets' unit (metres for MMHPSD).  The head is real-valued (no neuron) and has no state.
 
     Causality: the output of step ``t`` depends only on the features of step ``t``, so the
     whole model is causal exactly when the backbone is (a backbone whose attention mixes time
     steps, e.g. SpikeVideoFormer's ``'joint'`` attention, is not).
 
     Args:
-        in_channels (int): channels ``C`` of the input map.
+        in_channels (int | Sequence[int]): channels ``C`` of the input map, or of each of the
+            last ``len(in_channels)`` maps (e.g. ``(128, 192)`` for a backbone's
+            ``out_indices=(2, 3)``).
         num_joints (int): joints ``J``. Defaults to 24 (SMPL, MMHPSD).
-        feat_size (int | tuple[int, int], optional): ``(H, W)`` of the input map to flatten
-            it instead of averaging it (the input must then have exactly this size).
-            Defaults to None (average).
+        feat_size (int | tuple[int, int] | Sequence, optional): ``(H, W)`` of the input map to
+            flatten it instead of averaging it (the input must then have exactly this size);
+            with several maps, one entry (None, int or pair) per map. Defaults to None
+            (average).
         loss (dict): ``dict(type='L1' | 'MSE', loss_weight=1.0)``: the per-coordinate joint
             error averaged over visible joints (``lifting_target_visible`` > 0).
             Defaults to ``dict(type='L1')``.
@@ -74,48 +78,86 @@ class SpikeTemporalRegressionHead(BaseHead):
                  init_cfg: Optional[dict] = dict(type='Normal', layer='Linear', std=0.001,
                                                  bias=0.0)):
         super().__init__(init_cfg=init_cfg)
-        for name, value in (('in_channels', in_channels), ('num_joints', num_joints)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f'{type(self).__name__}: {name} must be a positive integer, '
-                                 f'got {value!r}')
+        name = type(self).__name__
+        several = isinstance(in_channels, (tuple, list))
+        channels = tuple(in_channels) if several else (in_channels, )
+        if not channels or not all(
+                isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 1
+                for c in channels):
+            raise ValueError(f'{name}: in_channels must be a positive integer or a non-empty '
+                             f'sequence of them, got {in_channels!r}')
+        if isinstance(num_joints, bool) or not isinstance(num_joints, (int, np.integer)) or \
+                num_joints < 1:
+            raise ValueError(f'{name}: num_joints must be a positive integer, got '
+                             f'{num_joints!r}')
+        if not several:
+            sizes = (feat_size, )
+        elif feat_size is None:
+            sizes = (None, ) * len(channels)
+        elif isinstance(feat_size, (tuple, list)) and len(feat_size) == len(channels):
+            sizes = tuple(feat_size)
+        else:
+            raise ValueError(f'{name}: with {len(channels)} maps (in_channels={channels}), '
+                             f'feat_size must be None or one entry (None, an int or (H, W)) '
+                             f'per map, got {feat_size!r}')
         if not isinstance(loss, dict) or loss.get('type') not in LOSS_TYPES:
-            raise ValueError(f'{type(self).__name__}: loss must be dict(type=...) with type in '
+            raise ValueError(f'{name}: loss must be dict(type=...) with type in '
                              f'{LOSS_TYPES}, got {loss!r}')
         unknown = set(loss) - {'type', 'loss_weight'}
         if unknown:
-            raise ValueError(f'{type(self).__name__}: unknown loss keys {sorted(unknown)}')
+            raise ValueError(f'{name}: unknown loss keys {sorted(unknown)}')
         if velocity_weight < 0:
             raise ValueError(f'velocity_weight must be >= 0, got {velocity_weight}')
-        self.in_channels = int(in_channels)
+        self.in_channels = tuple(int(c) for c in channels) if several else int(channels[0])
         self.num_joints = int(num_joints)
-        self.feat_size = positive_pair(feat_size, f'{type(self).__name__}: feat_size', '(H, W)')
+        self.feat_sizes = tuple(positive_pair(size, f'{name}: feat_size', '(H, W)')
+                                for size in sizes)
+        self.feat_size = self.feat_sizes[0] if not several else self.feat_sizes
         self.loss_type = loss['type']
         self.loss_weight = float(loss.get('loss_weight', 1.0))
         self.velocity_weight = float(velocity_weight)
         self.unit_scale = float(unit_scale)
-        features = self.in_channels
-        if self.feat_size is not None:
-            features *= self.feat_size[0] * self.feat_size[1]
+        features = 0
+        for c, size in zip(channels, self.feat_sizes):
+            features += int(c) * (1 if size is None else size[0] * size[1])
         self.fc = nn.Linear(features, self.num_joints * 3)
 
     # ------------------------------------------------------------------------------------
     def forward(self, feats: Union[torch.Tensor, Tuple[torch.Tensor, ...]]) -> torch.Tensor:
         """Tuple of ``[T, N, C, H, W]`` maps (or one map) -> ``[N, T, J, 3]``."""
         name = type(self).__name__
-        x = last_feature_map(feats, self)
-        if x.dim() != 5 or x.shape[2] != self.in_channels:
-            raise ValueError(f'{name} expects [T, N, C={self.in_channels}, H, W] maps (the '
-                             f"backbone's layout, not a TemporalNeck output), got shape "
-                             f'{tuple(x.shape)}')
-        steps, batch = x.shape[:2]
-        if self.feat_size is None:
-            x = x.mean(dim=(3, 4))                          # [T, N, C]
+        channels = self.in_channels if isinstance(self.in_channels, tuple) else (
+            self.in_channels, )
+        if len(channels) == 1:
+            maps = [last_feature_map(feats, self)]
         else:
-            if tuple(x.shape[3:]) != self.feat_size:
-                raise ValueError(f'{name} was built for {self.feat_size[0]} x '
-                                 f'{self.feat_size[1]} maps (feat_size), got '
-                                 f'{x.shape[3]} x {x.shape[4]} (input shape {tuple(x.shape)})')
-            x = x.flatten(2)                                # [T, N, C*H*W]
+            if not isinstance(feats, (tuple, list)) or len(feats) < len(channels):
+                got = len(feats) if isinstance(feats, (tuple, list)) else 1
+                raise ValueError(f'{name} takes the last {len(channels)} maps of the backbone '
+                                 f'(in_channels={channels}), got {got}')
+            maps = list(feats[-len(channels):])
+        steps = batch = None
+        per_step = []
+        for i, (x, c, size) in enumerate(zip(maps, channels, self.feat_sizes)):
+            if not torch.is_tensor(x) or x.dim() != 5 or x.shape[2] != c:
+                shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+                raise ValueError(f'{name} expects [T, N, C={c}, H, W] maps (the backbone\'s '
+                                 f'layout, not a TemporalNeck output), got shape {shape}'
+                                 + (f' for map {i}' if len(channels) > 1 else ''))
+            if steps is None:
+                steps, batch = x.shape[:2]
+            elif x.shape[:2] != (steps, batch):
+                raise ValueError(f'{name}: map {i} has (T, N) = {tuple(x.shape[:2])}, the '
+                                 f'first map {(steps, batch)}')
+            if size is None:
+                per_step.append(x.mean(dim=(3, 4)))          # [T, N, C]
+            else:
+                if tuple(x.shape[3:]) != size:
+                    raise ValueError(f'{name} was built for {size[0]} x {size[1]} maps '
+                                     f'(feat_size), got {x.shape[3]} x {x.shape[4]} (input '
+                                     f'shape {tuple(x.shape)})')
+                per_step.append(x.flatten(2))                # [T, N, C*H*W]
+        x = per_step[0] if len(per_step) == 1 else torch.cat(per_step, dim=2)
         x = self.fc(x)                                      # [T, N, J*3], step by step
         return x.view(steps, batch, self.num_joints, 3).transpose(0, 1)
 
