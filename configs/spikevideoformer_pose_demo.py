@@ -27,10 +27,11 @@
 # output jumped by tens of cm per step and the training error rose above the mean pose's for the
 # first epochs).  Schedule: 16 clips per batch, 7 epochs (1638 steps), AdamW lr 1e-3, cosine, the
 # validation only at the end.  The fused neurons and channels-last maps make a step 1.57x faster
-# (tools/benchmark.py steps), and 16 clips cost less than twice 8 (per-step overhead); measured on the test split (PA-MPJPE,
-# mean pose 161.2): batch 8 x 4 epochs 86.1, 5 epochs 83.5, 6 epochs 82.4 (lr 7e-4: 83.7, lr 2e-3:
-# 84.8), batch 4 x 6 epochs no better mid-way (87.7 vs 86.5 after 3), batch 16 x 7 epochs 82.0 in
-# a fresh clone and 81.6 with one thread (this config), batch 16 x 8 epochs with the stride-8 map in the head as well 82.6.
+# (tools/benchmark.py steps), and 16 clips cost less than twice 8 (per-step overhead).  Measured
+# on the test split (PA-MPJPE, mean pose 161.2): batch 8 x 4 epochs 86.1, 5 epochs 83.5,
+# 6 epochs 82.4 (lr 7e-4: 83.7, lr 2e-3: 84.8); batch 4 x 6 epochs no better mid-way (87.7 vs
+# 86.5 after 3); batch 16 x 7 epochs (this config) 82.0 in a fresh clone and 81.6 with one
+# thread; batch 16 x 8 epochs with the stride-8 map in the head as well 82.6.
 # Figures: README ("Pose tracking"), docs/models.md.
 _base_ = ['_base_/datasets/mmhpsd.py', '_base_/runtime_mmpose.py']
 
