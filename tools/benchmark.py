@@ -9,8 +9,9 @@ input: mmspike's fused neurons (compiled CPU kernel), the reference loop
 (``backend='reference'``) and spikingjelly 2.0's ``LIFNode`` / ``ParametricLIFNode``
 (``step_mode='m', detach_reset=True``, torch backend).  Latency is the mean over ``--repeats``
 runs after 3 warm-up runs; the peak memory is that of one forward + backward in a fresh
-subprocess (growth of the peak resident set, glibc told to return freed blocks, as in
-tools/benchmark_memory.py).  Spikes and input gradients are checked against spikingjelly.
+subprocess, after one warm-up step there (growth of the peak resident set, glibc told to return
+freed blocks, as in tools/benchmark_memory.py).  Spikes and input gradients are checked against
+spikingjelly.
 
 ``steps``: one training step (forward, mean of the outputs as the loss, backward, AdamW step)
 of a backbone with the reference neurons and with the fused ones, with contiguous and with
@@ -38,11 +39,8 @@ MODELS = {
     # name: (backbone config, input shape N, C, T, H, W)
     'svf_small': (dict(type='SpikeVideoFormer', arch='small', num_frames=16), (2, 3, 16, 112, 112)),
     'svformer_base': (dict(type='SVFormer', arch='base', num_frames=16), (2, 3, 16, 224, 224)),
-    'pose_demo': (dict(type='SpikeVideoFormer', attention='joint', sim='hamming',
-                       arch=dict(embed_dims=(16, 32, 128, 192), depths=(1, 2, 1, 1),
-                                 num_heads=(0, 0, 4, 4), mlp_ratio=4),
-                       num_frames=8, neuron_cfg=dict(type='ILIF', levels=4),
-                       out_indices=(3, ), zero_init_residual=True), (8, 3, 8, 64, 64)),
+    # a config path: that config's backbone (the pose demo's, as it trains)
+    'pose_demo': ('configs/spikevideoformer_pose_demo.py', (8, 3, 8, 64, 64)),
 }
 NEURON_KINDS = ('LIF', 'PLIF', 'ILIF')
 
@@ -75,9 +73,7 @@ def _neuron_input(shape):
 
 def _neuron_step(neuron, x, grad):
     from mmspike.models.neurons import reset_neurons
-    if hasattr(neuron, 'reset'):
-        neuron.reset()
-    reset_neurons(neuron)
+    reset_neurons(neuron)  # mmspike's and spikingjelly's neurons alike
     x = x.detach().requires_grad_(True)
     spikes = neuron(x)
     spikes.backward(grad)
@@ -88,6 +84,9 @@ def neuron_memory_child(kind, impl, shape):
     """Peak resident-set growth of one forward + backward (run in a fresh process)."""
     neuron = _build_neuron(kind, impl)
     x, grad = _neuron_input(shape)
+    # a first step loads what the implementation loads once (spikingjelly's lazy imports and
+    # caches, the compiled kernel); only the second step's growth is the step's own memory
+    _neuron_step(neuron, x, grad)
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')
     before = _rss_kib('VmRSS') * 1024
@@ -156,6 +155,9 @@ def bench_steps(args):
     out = {}
     for name in args.model:
         cfg, shape = MODELS[name]
+        if isinstance(cfg, str):
+            from mmengine.config import Config
+            cfg = Config.fromfile(osp.join(REPO, cfg)).model.backbone.to_dict()
         torch.manual_seed(0)
         model = ROOT_MODELS.build(dict(cfg))
         state = {k: v.clone() for k, v in model.state_dict().items()}

@@ -24,14 +24,24 @@ __all__ = ['ATanSurrogate', 'SigmoidSurrogate', 'heaviside_atan', 'heaviside_sig
            'has_spiking_state', 'PLIF_ATAN', 'LIF_SIGMOID']
 
 
+def heaviside(x: torch.Tensor) -> torch.Tensor:
+    """The spike of a binary neuron: ``1`` where ``x >= 0``, else ``0`` (in ``x``'s dtype)."""
+    return (x >= 0).to(x)
+
+
+def round_clamp(x: torch.Tensor, levels: float) -> torch.Tensor:
+    """The spike of an integer neuron: ``round(clamp(x, 0, D))`` (round half to even)."""
+    return torch.round(torch.clamp(x, 0.0, levels))
+
+
 class _Heaviside(torch.autograd.Function):
-    """Heaviside step forward (``x >= 0``); subclasses define the surrogate backward."""
+    """Heaviside step forward (:func:`heaviside`); subclasses define the surrogate backward."""
 
     @staticmethod
     def forward(ctx, x, alpha):
         ctx.save_for_backward(x)
         ctx.alpha = alpha
-        return (x >= 0).to(x)
+        return heaviside(x)
 
 
 def atan_surrogate_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -185,12 +195,8 @@ class _FusedMultiStep(torch.autograd.Function):
     def forward(ctx, x_seq, v0, rate_param, neuron, keep_v_seq):
         ctx.neuron = neuron
         ctx.keep_v_seq = keep_v_seq
-        kernel_args = neuron._kernel_args(x_seq)
-        ctx.kernel_args = kernel_args
-        if kernel_args is not None:
-            spikes, v_out, h_seq = _kernel_forward(x_seq, v0, keep_v_seq, True, kernel_args)
-        else:
-            spikes, v_out, h_seq = neuron._loop_no_grad(x_seq, v0, keep_v_seq, keep_h=True)
+        spikes, v_out, h_seq, ctx.kernel_args = neuron._forward_no_grad(
+            x_seq, v0, keep_v_seq, keep_h=True)
         if rate_param is not None:
             ctx.save_for_backward(h_seq, v0, x_seq, rate_param)
         else:
@@ -206,7 +212,8 @@ class _FusedMultiStep(torch.autograd.Function):
         learn_rate = len(saved) > 2
         x_seq, rate_param = saved[2:] if learn_rate else (None, None)
         if ctx.kernel_args is not None:
-            grad_x, grad_v, grad_rate = _kernel_backward(
+            from ..ops import neuron_kernels
+            grad_x, grad_v, grad_rate = neuron_kernels.backward(
                 h_seq, v0, x_seq, grad_spikes, grad_v_out, ctx.keep_v_seq, ctx.kernel_args)
         else:
             grad_x, grad_v, grad_rate = _loop_backward(
@@ -247,40 +254,6 @@ def _loop_backward(neuron, h_seq, v0, x_seq, grad_spikes, grad_v_out, keep_v_seq
             grad_rate += grad_h * neuron.rate_grad(x_seq[t], v_prev)
         grad_v = grad_h * dh_dv
     return grad_x, grad_v, grad_rate
-
-
-def _kernel_forward(x_seq, v0, keep_v_seq, keep_h, kernel_args):
-    """Forward through the compiled CPU kernel, in ``x_seq``'s memory layout."""
-    from ..ops import neuron_kernels as nk
-    shape, stride = nk.kernel_layout(x_seq)
-    spikes, v_out, h_seq = nk.load_cpu_kernels().neuron_forward(
-        nk.rows(x_seq, shape, stride), nk.rows(v0, shape[1:], stride[1:], steps=False),
-        keep_v_seq, keep_h, *kernel_args)
-    spikes = nk.unrows(spikes, shape, stride)
-    v_out = (nk.unrows(v_out, shape, stride) if keep_v_seq
-             else nk.unrows(v_out, shape[1:], stride[1:]))
-    h_seq = nk.unrows(h_seq, shape, stride) if keep_h else None
-    return spikes, v_out, h_seq
-
-
-def _kernel_backward(h_seq, v0, x_seq, grad_spikes, grad_v_out, keep_v_seq, kernel_args):
-    """Backward through the compiled CPU kernel (``h_seq`` is in the kernel's layout)."""
-    from ..ops import neuron_kernels as nk
-    shape, stride = tuple(h_seq.shape), tuple(h_seq.stride())
-    empty = h_seq.new_empty(0)
-    learn_rate = x_seq is not None
-    gv = empty
-    if grad_v_out is not None:
-        gv = (nk.rows(grad_v_out, shape, stride) if keep_v_seq
-              else nk.rows(grad_v_out, shape[1:], stride[1:], steps=False))
-    grad_x, grad_v, grad_rate = nk.load_cpu_kernels().neuron_backward(
-        nk.rows(h_seq, shape, stride), nk.rows(v0, shape[1:], stride[1:], steps=False),
-        nk.rows(x_seq, shape, stride) if learn_rate else empty,
-        nk.rows(grad_spikes, shape, stride) if grad_spikes is not None else empty,
-        gv, keep_v_seq, learn_rate, *kernel_args)
-    grad_x = nk.unrows(grad_x, shape, stride)
-    grad_v = nk.unrows(grad_v, shape[1:], stride[1:])
-    return grad_x, grad_v, (grad_rate if learn_rate else None)
 
 
 class BaseMultiStepNeuron(StatefulModule):
@@ -397,7 +370,19 @@ class BaseMultiStepNeuron(StatefulModule):
         return tuple(params) + (bool(self.detach_reset), )
 
     # the loop -----------------------------------------------------------------------------
-    def _loop_no_grad(self, x_seq, v, keep_v_seq, keep_h=False):
+    def _forward_no_grad(self, x_seq, v, keep_v_seq, keep_h):
+        """The fused forward, through the compiled CPU kernel where it applies, else the
+        PyTorch loop: spikes, ``v_seq`` or the last membrane, ``H`` (when ``keep_h``) and the
+        kernel arguments used (None for the loop)."""
+        kernel_args = self._kernel_args(x_seq)
+        if kernel_args is not None:
+            from ..ops import neuron_kernels
+            outputs = neuron_kernels.forward(x_seq, v, keep_v_seq, keep_h, kernel_args)
+        else:
+            outputs = self._loop_no_grad(x_seq, v, keep_v_seq, keep_h)
+        return outputs + (kernel_args, )
+
+    def _loop_no_grad(self, x_seq, v, keep_v_seq, keep_h):
         """Forward loop without autograd: spikes, ``v_seq`` or the last membrane, and ``H``
         per step when ``keep_h``."""
         spikes = torch.empty_like(x_seq)
@@ -445,12 +430,7 @@ class BaseMultiStepNeuron(StatefulModule):
                                           or (param is not None and param.requires_grad)):
             spikes, v_out = _FusedMultiStep.apply(x_seq, v, param, self, self.store_v_seq)
         else:
-            kernel_args = self._kernel_args(x_seq)
-            if kernel_args is not None:
-                spikes, v_out, _ = _kernel_forward(x_seq, v, self.store_v_seq, False,
-                                                   kernel_args)
-            else:
-                spikes, v_out, _ = self._loop_no_grad(x_seq, v, self.store_v_seq)
+            spikes, v_out, _, _ = self._forward_no_grad(x_seq, v, self.store_v_seq, keep_h=False)
         if self.store_v_seq:
             self.v_seq = v_out
             self.v = v_out[-1]
@@ -458,9 +438,11 @@ class BaseMultiStepNeuron(StatefulModule):
             self.v = v_out
         return spikes
 
+    def _backend_repr(self):
+        return '' if self.backend == 'fused' else f', backend={self.backend!r}'
+
     def extra_repr(self):
-        backend = '' if self.backend == 'fused' else f', backend={self.backend!r}'
-        return f'v_reset={self.v_reset}, detach_reset={self.detach_reset}' + backend
+        return f'v_reset={self.v_reset}, detach_reset={self.detach_reset}' + self._backend_repr()
 
 
 class _ThresholdNeuron(BaseMultiStepNeuron):
@@ -482,7 +464,7 @@ class _ThresholdNeuron(BaseMultiStepNeuron):
         return self.surrogate(h - self.v_threshold)
 
     def spike(self, h):
-        return ((h - self.v_threshold) >= 0).to(h)
+        return heaviside(h - self.v_threshold)
 
     def spike_grad(self, h):
         return self.surrogate.derivative(h - self.v_threshold)
@@ -608,13 +590,13 @@ def _straight_through_mask(x: torch.Tensor, levels: float) -> torch.Tensor:
 
 
 class _RoundClampSTE(torch.autograd.Function):
-    """``round(clamp(x, 0, D))`` forward; straight-through gradient inside ``[0, D]``."""
+    """:func:`round_clamp` forward; straight-through gradient inside ``[0, D]``."""
 
     @staticmethod
     def forward(ctx, x, levels):
         ctx.save_for_backward(x)
         ctx.levels = levels
-        return torch.round(torch.clamp(x, 0.0, levels))
+        return round_clamp(x, levels)
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -665,7 +647,7 @@ class MultiStepILIF(BaseMultiStepNeuron):
         return _RoundClampSTE.apply(h, float(self.levels))
 
     def spike(self, h):
-        return torch.round(torch.clamp(h, 0.0, float(self.levels)))
+        return round_clamp(h, float(self.levels))
 
     def spike_grad(self, h):
         return _straight_through_mask(h, float(self.levels))
@@ -680,9 +662,8 @@ class MultiStepILIF(BaseMultiStepNeuron):
         return 1.0 - spike_grad
 
     def extra_repr(self):
-        backend = '' if self.backend == 'fused' else f', backend={self.backend!r}'
         return (f'levels={self.levels}, tau={self.tau}, detach_reset={self.detach_reset}'
-                + backend)
+                + self._backend_repr())
 
 
 def expand_integer_spikes(spikes: torch.Tensor, levels: int) -> torch.Tensor:

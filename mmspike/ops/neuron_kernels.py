@@ -95,7 +95,7 @@ def _is_dense(tensor: torch.Tensor) -> bool:
     return True
 
 
-def kernel_layout(x_seq: torch.Tensor) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
+def _kernel_layout(x_seq: torch.Tensor) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
     """``(shape, stride)`` to run the kernels in: ``x_seq``'s own when it is dense with the time
     dimension outermost (e.g. channels-last maps), else the contiguous layout (the input is
     then copied once)."""
@@ -106,10 +106,10 @@ def kernel_layout(x_seq: torch.Tensor) -> Tuple[Tuple[int, ...], Tuple[int, ...]
     return shape, _contiguous_stride(shape)
 
 
-def rows(tensor: torch.Tensor, shape: Sequence[int], stride: Sequence[int],
-         steps: bool = True) -> torch.Tensor:
+def _rows(tensor: torch.Tensor, shape: Sequence[int], stride: Sequence[int],
+          steps: bool = True) -> torch.Tensor:
     """``tensor`` (of ``shape``), laid out with ``stride`` (a dense layout from
-    :func:`kernel_layout`), as a contiguous ``[T, M]`` view (``steps``) or ``[M]`` view (a
+    :func:`_kernel_layout`), as a contiguous ``[T, M]`` view (``steps``) or ``[M]`` view (a
     state without the time dimension); copies only when ``tensor`` has another layout."""
     shape, stride = tuple(shape), tuple(stride)
     if tensor.stride() != stride or not _is_dense(tensor):
@@ -122,6 +122,42 @@ def rows(tensor: torch.Tensor, shape: Sequence[int], stride: Sequence[int],
     return tensor.as_strided((numel, ), (1, ))
 
 
-def unrows(flat: torch.Tensor, shape: Sequence[int], stride: Sequence[int]) -> torch.Tensor:
-    """Inverse of :func:`rows` for a kernel output (a new contiguous ``[T, M]`` or ``[M]``)."""
+def _unrows(flat: torch.Tensor, shape: Sequence[int], stride: Sequence[int]) -> torch.Tensor:
+    """Inverse of :func:`_rows` for a kernel output (a new contiguous ``[T, M]`` or ``[M]``)."""
     return flat.as_strided(tuple(shape), tuple(stride))
+
+
+def forward(x_seq: torch.Tensor, v0: torch.Tensor, keep_v_seq: bool, keep_h: bool,
+            kernel_args: tuple):
+    """A neuron's forward through the compiled kernel, in ``x_seq``'s memory layout: spikes,
+    ``v_seq`` (``keep_v_seq``) or the last membrane, and ``H`` (``keep_h``, else None).
+    ``kernel_args``: the neuron's ``_kernel_args``."""
+    shape, stride = _kernel_layout(x_seq)
+    spikes, v_out, h_seq = load_cpu_kernels().neuron_forward(
+        _rows(x_seq, shape, stride), _rows(v0, shape[1:], stride[1:], steps=False),
+        keep_v_seq, keep_h, *kernel_args)
+    v_out = (_unrows(v_out, shape, stride) if keep_v_seq
+             else _unrows(v_out, shape[1:], stride[1:]))
+    return (_unrows(spikes, shape, stride), v_out,
+            _unrows(h_seq, shape, stride) if keep_h else None)
+
+
+def backward(h_seq: torch.Tensor, v0: torch.Tensor, x_seq, grad_spikes, grad_v_out,
+             keep_v_seq: bool, kernel_args: tuple):
+    """The reverse loop through the compiled kernel (``h_seq`` as :func:`forward` returned it;
+    ``x_seq`` only for a learnable ``1/tau``): ``grad_x``, the gradient of ``v0`` and the
+    per-element ``g(1/tau)`` sums (None without ``x_seq``)."""
+    shape, stride = tuple(h_seq.shape), tuple(h_seq.stride())
+    empty = h_seq.new_empty(0)
+    learn_rate = x_seq is not None
+    gv = empty
+    if grad_v_out is not None:
+        gv = (_rows(grad_v_out, shape, stride) if keep_v_seq
+              else _rows(grad_v_out, shape[1:], stride[1:], steps=False))
+    grad_x, grad_v, grad_rate = load_cpu_kernels().neuron_backward(
+        _rows(h_seq, shape, stride), _rows(v0, shape[1:], stride[1:], steps=False),
+        _rows(x_seq, shape, stride) if learn_rate else empty,
+        _rows(grad_spikes, shape, stride) if grad_spikes is not None else empty,
+        gv, keep_v_seq, learn_rate, *kernel_args)
+    return (_unrows(grad_x, shape, stride), _unrows(grad_v, shape[1:], stride[1:]),
+            grad_rate if learn_rate else None)

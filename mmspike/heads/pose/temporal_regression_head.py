@@ -110,40 +110,38 @@ class SpikeTemporalRegressionHead(BaseHead):
             raise ValueError(f'velocity_weight must be >= 0, got {velocity_weight}')
         self.in_channels = tuple(int(c) for c in channels) if several else int(channels[0])
         self.num_joints = int(num_joints)
-        self.feat_sizes = tuple(positive_pair(size, f'{name}: feat_size', '(H, W)')
-                                for size in sizes)
-        self.feat_size = self.feat_sizes[0] if not several else self.feat_sizes
+        # (channels, (H, W) or None) of each map read, oldest first
+        self.maps = tuple((int(c), positive_pair(size, f'{name}: feat_size', '(H, W)'))
+                          for c, size in zip(channels, sizes))
+        self.feat_size = self.maps[0][1] if not several else tuple(sz for _, sz in self.maps)
         self.loss_type = loss['type']
         self.loss_weight = float(loss.get('loss_weight', 1.0))
         self.velocity_weight = float(velocity_weight)
         self.unit_scale = float(unit_scale)
-        features = 0
-        for c, size in zip(channels, self.feat_sizes):
-            features += int(c) * (1 if size is None else size[0] * size[1])
+        features = sum(c * (1 if size is None else size[0] * size[1]) for c, size in self.maps)
         self.fc = nn.Linear(features, self.num_joints * 3)
 
     # ------------------------------------------------------------------------------------
     def forward(self, feats: Union[torch.Tensor, Tuple[torch.Tensor, ...]]) -> torch.Tensor:
         """Tuple of ``[T, N, C, H, W]`` maps (or one map) -> ``[N, T, J, 3]``."""
         name = type(self).__name__
-        channels = self.in_channels if isinstance(self.in_channels, tuple) else (
-            self.in_channels, )
-        if len(channels) == 1:
+        several = len(self.maps) > 1
+        if not several:
             maps = [last_feature_map(feats, self)]
         else:
-            if not isinstance(feats, (tuple, list)) or len(feats) < len(channels):
+            if not isinstance(feats, (tuple, list)) or len(feats) < len(self.maps):
                 got = len(feats) if isinstance(feats, (tuple, list)) else 1
-                raise ValueError(f'{name} takes the last {len(channels)} maps of the backbone '
-                                 f'(in_channels={channels}), got {got}')
-            maps = list(feats[-len(channels):])
+                raise ValueError(f'{name} takes the last {len(self.maps)} maps of the backbone '
+                                 f'(in_channels={self.in_channels}), got {got}')
+            maps = list(feats[-len(self.maps):])
         steps = batch = None
         per_step = []
-        for i, (x, c, size) in enumerate(zip(maps, channels, self.feat_sizes)):
+        for i, (x, (c, size)) in enumerate(zip(maps, self.maps)):
             if not torch.is_tensor(x) or x.dim() != 5 or x.shape[2] != c:
                 shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
                 raise ValueError(f'{name} expects [T, N, C={c}, H, W] maps (the backbone\'s '
                                  f'layout, not a TemporalNeck output), got shape {shape}'
-                                 + (f' for map {i}' if len(channels) > 1 else ''))
+                                 + (f' for map {i}' if several else ''))
             if steps is None:
                 steps, batch = x.shape[:2]
             elif x.shape[:2] != (steps, batch):
