@@ -1,8 +1,11 @@
 """Speed and memory of the fused neurons and of training steps, as ratios measured in one run.
 
-    python tools/benchmark.py neurons [--shape 16 8 256 14 14] [--repeats 20] [--json OUT]
+    python tools/benchmark.py neurons [--shape 16 8 256 14 14] [--kinds LIF PLIF ILIF]
+                                      [--repeats 20] [--json OUT]
     python tools/benchmark.py steps [--model svf_small|svformer_base|pose_demo ...]
-                                    [--repeats 3] [--json OUT]
+                                    [--frames 8 16 32] [--batch N] [--size S] [--memory]
+                                    [--variants fused/channels_last ...] [--repeats 3]
+                                    [--json OUT]
 
 ``neurons``: forward + backward of one multi-step neuron layer on a float32 ``[T, B, ...]``
 input: mmspike's fused neurons (compiled CPU kernel), the reference loop
@@ -13,11 +16,21 @@ subprocess, after one warm-up step there (growth of the peak resident set, glibc
 freed blocks, as in tools/benchmark_memory.py).  Spikes and input gradients are checked against
 spikingjelly.
 
-``steps``: one training step (forward, mean of the outputs as the loss, backward, AdamW step)
-of a backbone with the reference neurons and with the fused ones, with contiguous and with
-channels-last maps (``SeqToANN.channels_last``), every variant from the same weights and
-input; prints latency, the ratio to reference + contiguous, and the loss of the first step of
-each variant (equal up to float rounding).  Forward latency (eval mode, no grad) is printed too.
+``steps``: one training step (forward, loss, backward, AdamW step) of a backbone with the
+reference neurons and with the fused ones, with contiguous and with channels-last maps
+(``SeqToANN.channels_last``), every variant from the same weights and input.  The loss is
+the mean of each output map times a fixed random map of its shape, summed over the outputs (a
+plain mean of BatchNorm-normalised maps is about 0 and would hide any difference).  Prints
+latency, the ratio to reference + contiguous, the first step's loss and the largest
+difference of its loss and parameter gradients (relative to the largest gradient) from the
+reference neurons with the same layout.  Between layouts float32 results differ: convolution
+and BatchNorm sum in another order, a rounding difference flips a spike here and there and the
+flips spread through the network (in float64 both layouts agree to 1e-14, see
+tests/test_fused_neurons.py).  Forward latency (eval mode, no grad), clips per second, the
+energy per clip (tools/analysis/energy.py's count on this input with the initial weights: it
+follows the firing rates, which training changes) and, with ``--memory``, the peak memory of a
+training step (fresh subprocess, as for the neurons) are printed too; with several ``--frames``,
+latency(longest T) / latency(shortest T) per variant.
 
 All variants run in one process (steps) or one after another (neurons), so the ratios are
 comparable; absolute times depend on the machine and on what else runs on it.
@@ -36,11 +49,12 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from benchmark_memory import _rss_kib  # noqa: E402  (the peak-RSS reading, one copy)
 
 MODELS = {
-    # name: (backbone config, input shape N, C, T, H, W)
-    'svf_small': (dict(type='SpikeVideoFormer', arch='small', num_frames=16), (2, 3, 16, 112, 112)),
-    'svformer_base': (dict(type='SVFormer', arch='base', num_frames=16), (2, 3, 16, 224, 224)),
+    # name: (backbone config, default (batch, T, H = W)); num_frames (and SVFormer's img_size)
+    # are set from T and the size
+    'svf_small': (dict(type='SpikeVideoFormer', arch='small'), (2, 16, 112)),
+    'svformer_base': (dict(type='SVFormer', arch='base'), (2, 16, 224)),
     # a config path: that config's backbone (the pose demo's, as it trains)
-    'pose_demo': ('configs/spikevideoformer_pose_demo.py', (8, 3, 8, 64, 64)),
+    'pose_demo': ('configs/spikevideoformer_pose_demo.py', (8, 8, 64)),
 }
 NEURON_KINDS = ('LIF', 'PLIF', 'ILIF')
 
@@ -111,7 +125,7 @@ def bench_neurons(args):
           f'{torch.get_num_threads()} threads; CPU kernel: {cpu_kernel_status()}')
     x, grad = _neuron_input(shape)
     rows = []
-    for kind in NEURON_KINDS:
+    for kind in args.kinds:
         results = {}
         for impl in ('spikingjelly', 'reference', 'fused'):
             neuron = _build_neuron(kind, impl)
@@ -145,44 +159,125 @@ def bench_neurons(args):
     return dict(shape=list(shape), rows=rows)
 
 
+VARIANTS = ('reference/contiguous', 'reference/channels_last', 'fused/contiguous',
+            'fused/channels_last')
+
+
+def _build_backbone(name, frames, size):
+    """The named backbone for clips of ``frames`` steps of ``size`` x ``size`` (seed 0)."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import MODELS as ROOT_MODELS
+
+    import mmspike  # noqa: F401
+    cfg = MODELS[name][0]
+    if isinstance(cfg, str):
+        cfg = Config.fromfile(osp.join(REPO, cfg)).model.backbone.to_dict()
+    cfg = dict(cfg, num_frames=frames)
+    if cfg['type'] == 'SVFormer':
+        cfg['img_size'] = size
+    torch.manual_seed(0)
+    return ROOT_MODELS.build(cfg)
+
+
+def _set_variant(model, variant):
+    from mmspike.models.layers import SeqToANN
+    from mmspike.models.neurons import BaseMultiStepNeuron
+    backend, layout = variant.split('/')
+    for m in model.modules():
+        if isinstance(m, BaseMultiStepNeuron):
+            m.backend = backend
+        if isinstance(m, SeqToANN):
+            m.channels_last = layout == 'channels_last'
+
+
+def _step_inputs(model, batch, frames, size):
+    """A fixed input clip and fixed random maps that weight the outputs in the loss."""
+    import torch
+    from mmspike.models.neurons import reset_neurons
+    x = torch.randn(batch, 3, frames, size, size, generator=torch.Generator().manual_seed(1))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        reset_neurons(model)
+        gen = torch.Generator().manual_seed(2)
+        projections = [torch.randn(o.shape, generator=gen) for o in model(x)]
+    model.load_state_dict(state)
+    return x, projections
+
+
+def _make_step(model, x, projections):
+    """One training step: forward, loss, backward, AdamW; returns (loss, parameter grads)."""
+    import torch
+    from mmspike.models.neurons import reset_neurons
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+
+    def step():
+        model.train()
+        reset_neurons(model)
+        loss = sum((o.float() * p).mean() for o, p in zip(model(x), projections))
+        opt.zero_grad()
+        loss.backward()
+        grads = [p.grad.clone() if p.grad is not None else None for p in model.parameters()]
+        opt.step()
+        return loss.item(), grads
+    return step
+
+
+def step_memory_child(name, frames, batch, size, variant):
+    """Peak resident-set growth of one training step (run in a fresh process)."""
+    model = _build_backbone(name, frames, size)
+    _set_variant(model, variant)
+    x, projections = _step_inputs(model, batch, frames, size)
+    step = _make_step(model, x, projections)
+    step()  # allocator caches, optimizer state, the kernel: loaded once, not the step's own
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
+    before = _rss_kib('VmRSS') * 1024
+    step()
+    print(json.dumps(dict(peak_bytes=_rss_kib('VmHWM') * 1024 - before)))
+
+
+def _step_memory(name, frames, batch, size, variant):
+    cmd = [sys.executable, __file__, 'step-memory-child', name, str(frames), str(batch),
+           str(size), variant]
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536', MALLOC_TRIM_THRESHOLD_='0')
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])['peak_bytes']
+
+
 def bench_steps(args):
     import torch
 
-    import mmspike  # noqa: F401
-    from mmengine.registry import MODELS as ROOT_MODELS
-    from mmspike.models.layers import SeqToANN
-    from mmspike.models.neurons import BaseMultiStepNeuron, reset_neurons
+    from mmspike.energy import estimate_energy
+    from mmspike.models.neurons import reset_neurons
+    from mmspike.ops.neuron_kernels import cpu_kernel_status, load_cpu_kernels
+    load_cpu_kernels()
+    unknown = set(args.variants) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f'unknown --variants {sorted(unknown)}; choose from {VARIANTS}')
+    print(f'steps: {torch.get_num_threads()} threads; CPU kernel: {cpu_kernel_status()}; '
+          f'step = forward, loss, backward, AdamW; forward = eval mode, no grad')
     out = {}
     for name in args.model:
-        cfg, shape = MODELS[name]
-        if isinstance(cfg, str):
-            from mmengine.config import Config
-            cfg = Config.fromfile(osp.join(REPO, cfg)).model.backbone.to_dict()
-        torch.manual_seed(0)
-        model = ROOT_MODELS.build(dict(cfg))
-        state = {k: v.clone() for k, v in model.state_dict().items()}
-        x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
-        results = {}
-        for backend in ('reference', 'fused'):
-            for channels_last in (False, True):
+        default_batch, default_frames, default_size = MODELS[name][1]
+        batch = args.batch or default_batch
+        size = args.size or default_size
+        rows = []
+        for frames in args.frames or [default_frames]:
+            model = _build_backbone(name, frames, size)
+            state = {k: v.clone() for k, v in model.state_dict().items()}
+            x, projections = _step_inputs(model, batch, frames, size)
+            energy = estimate_energy(model.eval(), x)
+            model.load_state_dict(state)
+            reference = {}
+            for variant in args.variants:
                 model.load_state_dict(state)
-                for m in model.modules():
-                    if isinstance(m, BaseMultiStepNeuron):
-                        m.backend = backend
-                    if isinstance(m, SeqToANN):
-                        m.channels_last = channels_last
-                opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
-
-                def step():
-                    model.train()
-                    reset_neurons(model)
-                    loss = sum(o.float().mean() for o in model(x))
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    return float(loss)
-
-                first_loss = step()
+                _set_variant(model, variant)
+                step = _make_step(model, x, projections)
+                first_loss, grads = step()
+                layout = variant.split('/')[1]
+                if variant.startswith('reference'):
+                    reference[layout] = (first_loss, grads)
                 start = time.perf_counter()
                 for _ in range(args.repeats):
                     step()
@@ -196,34 +291,84 @@ def bench_steps(args):
                         reset_neurons(model)
                         model(x)
                     forward_s = (time.perf_counter() - start) / args.repeats
-                key = f'{backend}/{"channels_last" if channels_last else "contiguous"}'
-                results[key] = dict(train_step_s=train_s, forward_s=forward_s,
-                                    first_loss=first_loss)
-        base = results['reference/contiguous']
-        print(f'{name}: input {list(shape)}, training step and eval forward, '
-              f'{torch.get_num_threads()} threads')
-        for key, r in results.items():
-            r['train_speedup'] = base['train_step_s'] / r['train_step_s']
-            r['forward_speedup'] = base['forward_s'] / r['forward_s']
-            print(f'  {key:24s} step {r["train_step_s"]:7.3f} s (x{r["train_speedup"]:.2f})  '
-                  f'forward {r["forward_s"]:7.3f} s (x{r["forward_speedup"]:.2f})  '
-                  f'first loss {r["first_loss"]:.7g}')
-        out[name] = dict(input=list(shape), results=results)
+                row = dict(model=name, frames=frames, batch=batch, size=size, variant=variant,
+                           train_step_s=train_s, forward_s=forward_s,
+                           train_clips_per_s=batch / train_s, forward_clips_per_s=batch / forward_s,
+                           energy_mj_per_clip=energy.energy_mj / batch,
+                           firing_rate=energy.firing_rate, first_loss=first_loss)
+                if layout in reference:
+                    ref_loss, ref_grads = reference[layout]
+                    scale = max(g.abs().max().item() for g in ref_grads if g is not None)
+                    row['loss_diff_vs_reference'] = abs(first_loss - ref_loss)
+                    row['grad_diff_vs_reference'] = max(
+                        (a - b).abs().max().item()
+                        for a, b in zip(grads, ref_grads) if a is not None) / scale
+                if args.memory:
+                    row['peak_mib'] = _step_memory(name, frames, batch, size, variant) / 2**20
+                rows.append(row)
+        _print_steps(name, rows, args.variants)
+        out[name] = rows
     return out
+
+
+def _print_steps(name, rows, variants):
+    first = rows[0]
+    print(f'\n{name}: batch {first["batch"]}, {first["size"]} x {first["size"]}; ratios against '
+          f'{variants[0]} at the same T; loss / gradient differences against the reference '
+          f'neurons with the same layout (float32; between layouts float32 rounding differs)')
+    header = (f'  {"T":>3} {"variant":24s} {"step s":>8} {"x":>6} {"clips/s":>8} '
+              f'{"fwd s":>8} {"x":>6} {"clips/s":>8} {"peak MiB":>9} {"mJ/clip":>8} '
+              f'{"loss diff":>9} {"grad diff":>9}')
+    print(header)
+    for row in rows:
+        base = next(r for r in rows if r['frames'] == row['frames']
+                    and r['variant'] == variants[0])
+        row['train_speedup'] = base['train_step_s'] / row['train_step_s']
+        row['forward_speedup'] = base['forward_s'] / row['forward_s']
+        peak = f'{row["peak_mib"]:9.1f}' if 'peak_mib' in row else f'{"-":>9}'
+        loss_diff = row.get('loss_diff_vs_reference')
+        grad_diff = row.get('grad_diff_vs_reference')
+        print(f'  {row["frames"]:>3} {row["variant"]:24s} {row["train_step_s"]:8.3f} '
+              f'{row["train_speedup"]:6.2f} {row["train_clips_per_s"]:8.2f} '
+              f'{row["forward_s"]:8.3f} {row["forward_speedup"]:6.2f} '
+              f'{row["forward_clips_per_s"]:8.2f} {peak} {row["energy_mj_per_clip"]:8.3f} '
+              + (f'{loss_diff:9.1e} {grad_diff:9.1e}' if loss_diff is not None
+                 else f'{"-":>9} {"-":>9}'))
+    frames = sorted({r['frames'] for r in rows})
+    if len(frames) > 1:
+        lo, hi = frames[0], frames[-1]
+        for variant in variants:
+            a = next(r for r in rows if r['frames'] == lo and r['variant'] == variant)
+            b = next(r for r in rows if r['frames'] == hi and r['variant'] == variant)
+            print(f'  {variant:24s} latency(T={hi}) / latency(T={lo}): step '
+                  f'{b["train_step_s"] / a["train_step_s"]:.2f}, forward '
+                  f'{b["forward_s"] / a["forward_s"]:.2f} (T ratio {hi / lo:g})')
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == 'neuron-memory-child':
         return neuron_memory_child(argv[1], argv[2], tuple(int(s) for s in argv[3:]))
+    if argv and argv[0] == 'step-memory-child':
+        return step_memory_child(argv[1], int(argv[2]), int(argv[3]), int(argv[4]), argv[5])
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     sub = parser.add_subparsers(dest='what', required=True)
     p_neurons = sub.add_parser('neurons', help='fused vs reference vs spikingjelly neurons')
     p_neurons.add_argument('--shape', type=int, nargs='+', default=[16, 8, 256, 14, 14])
+    p_neurons.add_argument('--kinds', nargs='+', default=list(NEURON_KINDS),
+                           choices=NEURON_KINDS)
     p_neurons.add_argument('--repeats', type=int, default=20)
     p_neurons.add_argument('--json', help='write the results here')
     p_steps = sub.add_parser('steps', help='training steps, reference vs fused neurons')
     p_steps.add_argument('--model', nargs='+', default=['svf_small'], choices=sorted(MODELS))
+    p_steps.add_argument('--frames', type=int, nargs='+',
+                         help='clip lengths T (default: the model\'s, see MODELS)')
+    p_steps.add_argument('--batch', type=int, help='clips per step (default: the model\'s)')
+    p_steps.add_argument('--size', type=int, help='frame height = width (default: the model\'s)')
+    p_steps.add_argument('--variants', nargs='+', default=list(VARIANTS),
+                         help=f'neurons/layout; the first is the ratios\' base. From {VARIANTS}')
+    p_steps.add_argument('--memory', action='store_true',
+                         help='also the peak memory of a training step (a fresh process each)')
     p_steps.add_argument('--repeats', type=int, default=3)
     p_steps.add_argument('--json', help='write the results here')
     args = parser.parse_args(argv)

@@ -15,6 +15,8 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace {
@@ -48,6 +50,33 @@ template <> inline double round_half_even<double>(double x) {
   return (x + magic) - magic;
 }
 
+// exp for the sigmoid surrogate.  float: e^x = 2^n e^r with n = round(x log2 e) and
+// |r| <= ln2 / 2 (r computed with ln 2 split in two parts so that n ln2 is exact), e^r by the
+// degree-6 minimax polynomial of Moshier's Cephes expf (relative error about 1 ulp), 2^n
+// written into the exponent bits.  Only multiplications, additions and bit operations: the
+// compiler vectorises the backward loop, which with std::exp made one library call per element
+// and took most of LIF's backward time.  x is clamped to [-87.3, 89] (n in [-126, 128]): below,
+// 2^n stays normal; from 88.4 on (n = 128) it is inf, like std::exp's overflow, so the
+// surrogate is exactly 0 there.
+// double keeps std::exp (float64 is the precision reference of the tests).
+template <typename T> inline T exp_for_surrogate(T x) { return std::exp(x); }
+template <> inline float exp_for_surrogate<float>(float x) {
+  x = x < -87.3f ? -87.3f : (x > 89.0f ? 89.0f : x);
+  const float n = round_half_even<float>(x * 1.44269504088896341f);
+  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float e_r = p * (r * r) + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float two_n;
+  std::memcpy(&two_n, &bits, sizeof(two_n));
+  return e_r * two_n;
+}
+
 template <int K, typename T>
 inline T charge(T x, T v, const Constants<T>& c) {
   if (K == kLifDecay) return v + (x - (v - c.v_reset)) / c.rate;
@@ -74,7 +103,7 @@ inline T spike_grad(T h, const Constants<T>& c) {
     const T z = c.atan_scale * u;
     return c.half_alpha / (T(1) + z * z);
   }
-  const T sig = T(1) / (T(1) + std::exp(-(c.alpha * u)));
+  const T sig = T(1) / (T(1) + exp_for_surrogate<T>(-(c.alpha * u)));
   return (T(1) - sig) * sig * c.alpha;
 }
 
