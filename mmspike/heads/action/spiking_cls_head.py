@@ -14,7 +14,9 @@ class SpikingClsHead(BaseHead):
     """Spiking classification head for MMAction2 recognizers (Meta-SpikeFormer's head).
 
     ``[T, N, C, H, W]`` -> average over H, W -> neuron -> dropout -> Linear -> mean over T.
-    The neuron state is reset at every forward.  Loss, top-k accuracies, label smoothing, the
+    The neuron state is reset at every forward.  The logits of step ``t`` depend on steps
+    ``<= t`` only (:attr:`causal`); :meth:`forward_steps` gives them without the mean and
+    without the reset, for frame-by-frame streaming.  Loss, top-k accuracies, label smoothing, the
     soft labels of MixUp / CutMix and ``average_clips`` over test views are MMAction2's
     ``BaseHead``'s.
 
@@ -34,6 +36,9 @@ class SpikingClsHead(BaseHead):
 
     Input: the backbone's tuple of ``[T, N, C, H, W]`` maps (the last one is used) or one map.
     """
+
+    #: the logits of step ``t`` depend on the inputs of steps ``<= t`` only
+    causal = True
 
     def __init__(self,
                  num_classes: int,
@@ -56,11 +61,30 @@ class SpikingClsHead(BaseHead):
         self.fc_cls = nn.Linear(in_channels, num_classes)
 
     def forward(self, x, **kwargs) -> torch.Tensor:
+        """The clip's logits ``[N, num_classes]``: the mean over T of :meth:`forward_steps`,
+        with the neuron reset first (every clip starts afresh)."""
+        reset_neurons(self)
+        return self.forward_steps(x).mean(dim=0)  # [N, num_classes]
+
+    def forward_steps(self, x) -> torch.Tensor:
+        """Per-step logits ``[T, N, num_classes]`` of ``[T, N, C, H, W]`` features (or the
+        backbone's tuple of them, the last one used).
+
+        The neuron is *not* reset, so consecutive calls continue one video: the logits of the
+        steps of two calls equal those of one call on their concatenation (frame-by-frame
+        streaming, :class:`~mmspike.estimators.action.StreamingRecognizer`).  :meth:`forward`
+        resets the neuron and averages these over T.
+
+        Args:
+            x (Tensor | tuple[Tensor]): ``[T, N, in_channels, H, W]`` maps.
+
+        Returns:
+            Tensor: ``[T, N, num_classes]`` logits, one row per time step.
+        """
         x = last_feature_map(x, self)
         if x.dim() != 5 or x.shape[2] != self.in_channels:
             raise ValueError(f'{type(self).__name__} expects [T, N, {self.in_channels}, H, W], '
                              f'got shape {tuple(x.shape)}')
-        reset_neurons(self)
         x = x.mean(dim=(3, 4))             # [T, N, C]
         x = self.dropout(self.neuron(x))
-        return self.fc_cls(x).mean(dim=0)  # [N, num_classes]
+        return self.fc_cls(x)              # [T, N, num_classes]

@@ -39,7 +39,13 @@ class SVFormerHead(SpikingClsHead):
         average_clips (str | None): 'score', 'prob' or None, as in MMAction2.
         init_cfg (dict, optional): defaults to a truncated normal (std 0.02, bias 0) for the
             Linear classifier, as in the official code.
+
+    Not causal: the Conv3d mixes all T steps, so there are no per-step logits
+    (:meth:`forward_steps` raises) and a recognizer with this head cannot stream.
     """
+
+    #: the Conv3d spans all T steps: the logits depend on the whole clip
+    causal = False
 
     def __init__(self,
                  num_classes: int,
@@ -79,3 +85,9 @@ class SVFormerHead(SpikingClsHead):
         x = self.neuron(x).permute(1, 2, 0, 3, 4)  # [N, C, T, H, W]
         x = self.temporal_bn(self.temporal_conv(x)).flatten(1)  # [N, C]
         return self.fc_cls(x)
+
+    def forward_steps(self, x) -> torch.Tensor:
+        """Not available: the Conv3d spans all T steps, so no logits belong to one step."""
+        raise NotImplementedError(
+            f'{type(self).__name__} has no per-step logits (its Conv3d spans all '
+            f'{self.num_frames} steps; causal=False); use SpikingClsHead for streaming')
