@@ -382,6 +382,14 @@ def _top(scores: np.ndarray, names: Optional[List[str]], k: int = TOPK) -> List[
             for i in order]
 
 
+def _in_metric_unit(value: float, unit_scale: float) -> str:
+    """A distance in the targets' unit, and in the metric's (the head's ``unit_scale``: metres
+    -> mm for 1000)."""
+    if unit_scale == 1000:
+        return f'{value:.5f} m ({value * 1000:.1f} mm)'
+    return f'{value:.5f} (x{unit_scale:g} = {value * unit_scale:.2f} in the metric\'s unit)'
+
+
 def _mib(value: Optional[float]) -> Optional[float]:
     return None if value is None else value / MIB
 
@@ -468,8 +476,7 @@ def run(args: argparse.Namespace) -> dict:
                         moved = float(np.linalg.norm(out - previous, axis=-1).mean())
                         moved_sum += moved
                         record['displacement'] = moved
-                        line = f'joint displacement {moved:.5f} (x{unit_scale:g}: ' \
-                            f'{moved * unit_scale:.2f})'
+                        line = f'joint displacement {_in_metric_unit(moved, unit_scale)}'
                     previous = out
                 rss_last = current_rss()
                 record['rss_mib'] = _mib(rss_last)
@@ -527,8 +534,7 @@ def run(args: argparse.Namespace) -> dict:
         where = f' (per-frame joints in {args.json_out})' if args.json_out else \
             ' (--json OUT writes the joints of every frame)'
         print(f'pose: {count} frames of root-relative joints {tuple(last.shape)}; mean joint '
-              f'displacement per frame {mean_move:.5f} (x{unit_scale:g} = '
-              f'{mean_move * unit_scale:.2f}){where}')
+              f'displacement per frame {_in_metric_unit(mean_move, unit_scale)}{where}')
     if counter is not None:
         print(f'energy: {summary["energy_mj_per_frame"]:.5f} mJ/frame (mean), firing rate '
               f'{summary["firing_rate"]:.4f}')
