@@ -19,6 +19,19 @@ from ..models.neurons import StatefulModule, has_spiking_state, reset_neurons
 ARCH_KEYS = ('embed_dims', 'depths', 'num_heads', 'mlp_ratio')
 
 
+def check_stream_frame(backbone: nn.Module, frame) -> None:
+    """Checks shared by the frame-by-frame ``predict_frame`` methods of the task adapters:
+    ``backbone`` is inside :meth:`BaseSpikingBackbone.streaming` and ``frame`` is one frame per
+    video, ``[N, C, H, W]``."""
+    if not getattr(backbone, 'is_streaming', False):
+        raise RuntimeError('predict_frame needs the streaming() context (it resets the state '
+                           'at the start of a video)')
+    if not torch.is_tensor(frame) or frame.dim() != 4:
+        shape = tuple(frame.shape) if torch.is_tensor(frame) else type(frame).__name__
+        raise ValueError(f'predict_frame expects one frame per video, [N, C, H, W], got '
+                         f'{shape}')
+
+
 def _neuron_state(module):
     if isinstance(module, StatefulModule):
         return module.get_state()

@@ -7,6 +7,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from ...backbones.base import check_stream_frame
 from ...models.neurons import reset_neurons
 
 
@@ -117,13 +118,10 @@ class StreamingRecognizer:
         """The logits ``[N, num_classes]`` of the next frame ``[N, C, H, W]`` alone (raw
         pixels, normalised by the recognizer's data preprocessor), continuing the videos being
         streamed; :meth:`predict_frame` averages them."""
-        if not self.is_streaming or not getattr(self.backbone, 'is_streaming', False):
+        if not self.is_streaming:
             raise RuntimeError('predict_frame needs the streaming() context (it resets the '
                                'state at the start of a video)')
-        if not torch.is_tensor(frame) or frame.dim() != 4:
-            shape = tuple(frame.shape) if torch.is_tensor(frame) else type(frame).__name__
-            raise ValueError(f'predict_frame expects one frame per video, [N, C, H, W], got '
-                             f'{shape}')
+        check_stream_frame(self.backbone, frame)
         # MMAction2's layout: one [num_views=1, C, T=1, H, W] clip per sample
         clips = list(frame[:, None, :, None])
         inputs = self.recognizer.data_preprocessor(

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 # the data preprocessor (core, root registry) and the head must be registered whenever the
 # estimator is
+from ...backbones.base import check_stream_frame
 from ...models.data_preprocessor import ClipDataPreprocessor  # noqa: F401
 from ...heads.pose import SpikeTemporalRegressionHead  # noqa: F401
 
@@ -99,13 +100,7 @@ class VideoPoseLifter(PoseLifter):
     def predict_frame(self, frame: Tensor) -> Tensor:
         """Joints ``[N, J, 3]`` of the next frame ``[N, C, H, W]`` (raw pixels, normalised by
         the data preprocessor) of the videos being streamed (inside :meth:`streaming`)."""
-        if not getattr(self.backbone, 'is_streaming', False):
-            raise RuntimeError('predict_frame needs the streaming() context (it resets the '
-                               'state at the start of a video)')
-        if not torch.is_tensor(frame) or frame.dim() != 4:
-            shape = tuple(frame.shape) if torch.is_tensor(frame) else type(frame).__name__
-            raise ValueError(f'predict_frame expects one frame per video, [N, C, H, W], got '
-                             f'{shape}')
+        check_stream_frame(self.backbone, frame)
         inputs = self.data_preprocessor(dict(inputs=frame.unsqueeze(2)))['inputs']
         return self.head.forward(self.extract_feat(inputs))[:, 0]
 
