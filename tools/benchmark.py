@@ -267,8 +267,7 @@ def bench_steps(args):
             model = _build_backbone(name, frames, size)
             state = {k: v.clone() for k, v in model.state_dict().items()}
             x, projections = _step_inputs(model, batch, frames, size)
-            energy = estimate_energy(model.eval(), x)
-            model.load_state_dict(state)
+            energy = estimate_energy(model.eval(), x)  # eval: the BatchNorm statistics stay
             reference = {}
             for variant in args.variants:
                 model.load_state_dict(state)

@@ -2,7 +2,7 @@
 ``norm_eval``, ``with_cp`` (gradient checkpointing that is correct for stateful neurons) and
 frame-by-frame ``streaming`` for causal backbones."""
 import contextlib
-from typing import Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.utils.checkpoint as torch_checkpoint
@@ -17,6 +17,21 @@ from ..models.neurons import StatefulModule, has_spiking_state, reset_neurons
 #: ``embed_dims`` and ``depths`` per stage, ``num_heads`` per stage (0 for a stage without
 #: attention) and ``mlp_ratio``.
 ARCH_KEYS = ('embed_dims', 'depths', 'num_heads', 'mlp_ratio')
+
+
+def streaming_problems(backbone: nn.Module, neck: Optional[nn.Module]) -> List[str]:
+    """What keeps a task model's backbone -> neck part from running a video frame by frame, in
+    words (empty when nothing does): a backbone that is not :attr:`~BaseSpikingBackbone.causal`,
+    or a neck (necks pool or mix time steps).  The task adapters add their head's condition."""
+    problems = []
+    if not bool(getattr(backbone, 'causal', False)):
+        attention = getattr(backbone, 'attention', None)
+        detail = f' (attention={attention!r})' if attention is not None else ''
+        problems.append(f'the backbone {type(backbone).__name__}{detail} is not causal')
+    if neck is not None:
+        problems.append(f'it has a neck ({type(neck).__name__}; necks mix or pool time steps), '
+                        f'expected none')
+    return problems
 
 
 def check_stream_frame(backbone: nn.Module, frame) -> None:

@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from ...backbones.base import check_stream_frame
+from ...backbones.base import check_stream_frame, streaming_problems
 from ...models.neurons import reset_neurons
 
 
@@ -57,21 +57,9 @@ class StreamingRecognizer:
     def head(self) -> Optional[nn.Module]:
         return getattr(self.recognizer, 'cls_head', None)
 
-    @property
-    def with_neck(self) -> bool:
-        return getattr(self.recognizer, 'neck', None) is not None
-
     def why_not_causal(self) -> Optional[str]:
         """None if the recognizer can stream; else what is not causal, in words."""
-        problems = []
-        backbone = self.backbone
-        if not bool(getattr(backbone, 'causal', False)):
-            attention = getattr(backbone, 'attention', None)
-            detail = f" (attention={attention!r})" if attention is not None else ''
-            problems.append(f'the backbone {type(backbone).__name__}{detail} is not causal')
-        if self.with_neck:
-            problems.append(f'it has a neck ({type(self.recognizer.neck).__name__}; necks mix '
-                            f'or pool time steps), expected none')
+        problems = streaming_problems(self.backbone, getattr(self.recognizer, 'neck', None))
         head = self.head
         if head is None:
             problems.append('it has no cls_head')

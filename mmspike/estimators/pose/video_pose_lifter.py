@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 # the data preprocessor (core, root registry) and the head must be registered whenever the
 # estimator is
-from ...backbones.base import check_stream_frame
+from ...backbones.base import check_stream_frame, streaming_problems
 from ...models.data_preprocessor import ClipDataPreprocessor  # noqa: F401
 from ...heads.pose import SpikeTemporalRegressionHead  # noqa: F401
 
@@ -75,23 +75,31 @@ class VideoPoseLifter(PoseLifter):
             raise ValueError('VideoPoseLifter does not support test_cfg flip_test=True '
                              '(flip-testing video clips is not implemented); set it to False')
 
+    def why_not_causal(self) -> Optional[str]:
+        """None when the joints of frame ``t`` depend on frames ``<= t`` only; else what is not
+        causal, in words: the backbone must be causal (its ``causal`` attribute), there must be
+        no neck (necks pool or mix time steps) and the head must work step by step (its
+        ``causal`` attribute)."""
+        problems = streaming_problems(self.backbone, self.neck if self.with_neck else None)
+        if not bool(getattr(self.head, 'causal', False)):
+            problems.append(f'the head {type(self.head).__name__} is not causal (its output of '
+                            f'step t must depend on step t only, as SpikeTemporalRegressionHead)')
+        return '; '.join(problems) if problems else None
+
     @property
     def causal(self) -> bool:
-        """Whether the joints of frame ``t`` depend on frames ``<= t`` only: the backbone is
-        causal (its ``causal`` attribute), there is no neck (necks pool or mix time steps) and
-        the head works step by step (its ``causal`` attribute)."""
-        return (bool(getattr(self.backbone, 'causal', False)) and not self.with_neck
-                and bool(getattr(self.head, 'causal', False)))
+        """Whether the joints of frame ``t`` depend on frames ``<= t`` only
+        (:meth:`why_not_causal`)."""
+        return self.why_not_causal() is None
 
     @contextlib.contextmanager
     def streaming(self):
         """Context for :meth:`predict_frame`: a new video starts (states reset) on entering."""
-        if not self.causal:
+        problem = self.why_not_causal()
+        if problem is not None:
             raise ValueError(
-                f'{type(self).__name__} is not causal (backbone causal: '
-                f'{bool(getattr(self.backbone, "causal", False))}, neck: {self.with_neck}, head '
-                f'causal: {bool(getattr(self.head, "causal", False))}), so it cannot run frame '
-                f"by frame; use e.g. SpikeVideoFormer attention='causal', no neck and "
+                f'{type(self).__name__} is not causal, so it cannot run frame by frame: '
+                f"{problem}; use e.g. SpikeVideoFormer attention='causal', no neck and "
                 f'SpikeTemporalRegressionHead')
         with self.backbone.streaming():
             yield self
