@@ -34,6 +34,15 @@ def streaming_problems(backbone: nn.Module, neck: Optional[nn.Module]) -> List[s
     return problems
 
 
+def check_streamable(model: object, problem: Optional[str], head_example: str) -> None:
+    """Raise the error of a task model whose ``why_not_causal()`` gave ``problem`` (None:
+    nothing to raise); ``head_example`` names a head that works step by step."""
+    if problem is not None:
+        raise ValueError(f'{type(model).__name__} is not causal, so it cannot run frame by '
+                         f"frame: {problem}; use e.g. SpikeVideoFormer attention='causal', no "
+                         f'neck and {head_example}')
+
+
 def check_stream_frame(backbone: nn.Module, frame) -> None:
     """Checks shared by the frame-by-frame ``predict_frame`` methods of the task adapters:
     ``backbone`` is inside :meth:`BaseSpikingBackbone.streaming` and ``frame`` is one frame per

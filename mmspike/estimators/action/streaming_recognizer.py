@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from ...backbones.base import check_stream_frame, streaming_problems
+from ...backbones.base import check_stream_frame, check_streamable, streaming_problems
 from ...models.neurons import reset_neurons
 
 
@@ -79,12 +79,7 @@ class StreamingRecognizer:
     def streaming(self):
         """Context for :meth:`predict_frame`: a new video starts (states and the running sum
         reset) on entering; the states are reset again on leaving."""
-        problem = self.why_not_causal()
-        if problem is not None:
-            raise ValueError(
-                f'{type(self.recognizer).__name__} is not causal, so it cannot run frame by '
-                f'frame: {problem}.  Use e.g. SpikeVideoFormer attention=\'causal\', no neck '
-                f'and SpikingClsHead')
+        check_streamable(self.recognizer, self.why_not_causal(), 'SpikingClsHead')
         with self.backbone.streaming():
             reset_neurons(self.head)
             self._sum, self._count = None, 0

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 # the data preprocessor (core, root registry) and the head must be registered whenever the
 # estimator is
-from ...backbones.base import check_stream_frame, streaming_problems
+from ...backbones.base import check_stream_frame, check_streamable, streaming_problems
 from ...models.data_preprocessor import ClipDataPreprocessor  # noqa: F401
 from ...heads.pose import SpikeTemporalRegressionHead  # noqa: F401
 
@@ -95,12 +95,7 @@ class VideoPoseLifter(PoseLifter):
     @contextlib.contextmanager
     def streaming(self):
         """Context for :meth:`predict_frame`: a new video starts (states reset) on entering."""
-        problem = self.why_not_causal()
-        if problem is not None:
-            raise ValueError(
-                f'{type(self).__name__} is not causal, so it cannot run frame by frame: '
-                f"{problem}; use e.g. SpikeVideoFormer attention='causal', no neck and "
-                f'SpikeTemporalRegressionHead')
+        check_streamable(self, self.why_not_causal(), 'SpikeTemporalRegressionHead')
         with self.backbone.streaming():
             yield self
 
