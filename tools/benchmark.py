@@ -161,6 +161,7 @@ def bench_neurons(args):
 
 VARIANTS = ('reference/contiguous', 'reference/channels_last', 'fused/contiguous',
             'fused/channels_last')
+OPTIMIZERS = ('adamw', 'adamw-fused')
 
 
 def _build_backbone(name, frames, size):
@@ -181,14 +182,19 @@ def _build_backbone(name, frames, size):
 
 
 def _set_variant(model, variant):
-    from mmspike.models.layers import SeqToANN
+    """``'<neurons>/<layout>'``; the contiguous layout also takes the per-step BatchNorm's
+    copying ``[B, T*C, ...]`` path, so ``reference/contiguous`` is the code before the fused
+    neurons, channels-last maps and the copy-free BatchNorm."""
+    from mmspike.models.layers import SeqToANN, _TemporalBatchNorm
     from mmspike.models.neurons import BaseMultiStepNeuron
-    backend, layout = variant.split('/')
+    backend, layout = variant.split('/')[:2]
     for m in model.modules():
         if isinstance(m, BaseMultiStepNeuron):
             m.backend = backend
         if isinstance(m, SeqToANN):
             m.channels_last = layout == 'channels_last'
+        if isinstance(m, _TemporalBatchNorm):
+            m.copy_free = layout == 'channels_last'
 
 
 def _step_inputs(model, batch, frames, size):
@@ -205,11 +211,13 @@ def _step_inputs(model, batch, frames, size):
     return x, projections
 
 
-def _make_step(model, x, projections):
-    """One training step: forward, loss, backward, AdamW; returns (loss, parameter grads)."""
+def _make_step(model, x, projections, optimizer='adamw'):
+    """One training step: forward, loss, backward, AdamW; returns (loss, parameter grads).
+    ``optimizer``: ``'adamw'`` (torch's default implementation, what an mmengine config with
+    ``type='AdamW'`` builds) or ``'adamw-fused'`` (``fused=True``)."""
     import torch
     from mmspike.models.neurons import reset_neurons
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=optimizer == 'adamw-fused')
 
     def step():
         model.train()
@@ -223,12 +231,12 @@ def _make_step(model, x, projections):
     return step
 
 
-def step_memory_child(name, frames, batch, size, variant):
+def step_memory_child(name, frames, batch, size, variant, optimizer='adamw'):
     """Peak resident-set growth of one training step (run in a fresh process)."""
     model = _build_backbone(name, frames, size)
     _set_variant(model, variant)
     x, projections = _step_inputs(model, batch, frames, size)
-    step = _make_step(model, x, projections)
+    step = _make_step(model, x, projections, optimizer)
     step()  # allocator caches, optimizer state, the kernel: loaded once, not the step's own
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')
@@ -237,9 +245,9 @@ def step_memory_child(name, frames, batch, size, variant):
     print(json.dumps(dict(peak_bytes=_rss_kib('VmHWM') * 1024 - before)))
 
 
-def _step_memory(name, frames, batch, size, variant):
+def _step_memory(name, frames, batch, size, variant, optimizer):
     cmd = [sys.executable, __file__, 'step-memory-child', name, str(frames), str(batch),
-           str(size), variant]
+           str(size), variant, optimizer]
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536', MALLOC_TRIM_THRESHOLD_='0')
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])['peak_bytes']
@@ -252,11 +260,12 @@ def bench_steps(args):
     from mmspike.models.neurons import reset_neurons
     from mmspike.ops.neuron_kernels import cpu_kernel_status, load_cpu_kernels
     load_cpu_kernels()
-    unknown = set(args.variants) - set(VARIANTS)
+    unknown = {v for v in args.variants if '/'.join(v.split('/')[:2]) not in VARIANTS
+               or v.count('/') > 2 or (v.count('/') == 2 and v.split('/')[2] not in OPTIMIZERS)}
     if unknown:
         raise SystemExit(f'unknown --variants {sorted(unknown)}; choose from {VARIANTS}')
     print(f'steps: {torch.get_num_threads()} threads; CPU kernel: {cpu_kernel_status()}; '
-          f'step = forward, loss, backward, AdamW; forward = eval mode, no grad')
+          f'step = forward, loss, backward, {args.optimizer}; forward = eval mode, no grad')
     out = {}
     for name in args.model:
         default_batch, default_frames, default_size = MODELS[name][1]
@@ -272,10 +281,11 @@ def bench_steps(args):
             for variant in args.variants:
                 model.load_state_dict(state)
                 _set_variant(model, variant)
-                step = _make_step(model, x, projections)
+                optimizer = variant.split('/')[2] if variant.count('/') == 2 else args.optimizer
+                step = _make_step(model, x, projections, optimizer)
                 first_loss, grads = step()
                 layout = variant.split('/')[1]
-                if variant.startswith('reference'):
+                if variant.startswith('reference') and layout not in reference:
                     reference[layout] = (first_loss, grads)
                 start = time.perf_counter()
                 for _ in range(args.repeats):
@@ -291,6 +301,7 @@ def bench_steps(args):
                         model(x)
                     forward_s = (time.perf_counter() - start) / args.repeats
                 row = dict(model=name, frames=frames, batch=batch, size=size, variant=variant,
+                           optimizer=optimizer,
                            train_step_s=train_s, forward_s=forward_s,
                            train_clips_per_s=batch / train_s, forward_clips_per_s=batch / forward_s,
                            energy_mj_per_clip=energy.energy_mj / batch,
@@ -303,7 +314,8 @@ def bench_steps(args):
                         (a - b).abs().max().item()
                         for a, b in zip(grads, ref_grads) if a is not None) / scale
                 if args.memory:
-                    row['peak_mib'] = _step_memory(name, frames, batch, size, variant) / 2**20
+                    row['peak_mib'] = _step_memory(name, frames, batch, size, variant,
+                                                   optimizer) / 2**20
                 rows.append(row)
         _print_steps(name, rows, args.variants)
         out[name] = rows
@@ -315,7 +327,7 @@ def _print_steps(name, rows, variants):
     print(f'\n{name}: batch {first["batch"]}, {first["size"]} x {first["size"]}; ratios against '
           f'{variants[0]} at the same T; loss / gradient differences against the reference '
           f'neurons with the same layout (float32; between layouts float32 rounding differs)')
-    header = (f'  {"T":>3} {"variant":24s} {"step s":>8} {"x":>6} {"clips/s":>8} '
+    header = (f'  {"T":>3} {"variant":36s} {"step s":>8} {"x":>6} {"clips/s":>8} '
               f'{"fwd s":>8} {"x":>6} {"clips/s":>8} {"peak MiB":>9} {"mJ/clip":>8} '
               f'{"loss diff":>9} {"grad diff":>9}')
     print(header)
@@ -327,7 +339,7 @@ def _print_steps(name, rows, variants):
         peak = f'{row["peak_mib"]:9.1f}' if 'peak_mib' in row else f'{"-":>9}'
         loss_diff = row.get('loss_diff_vs_reference')
         grad_diff = row.get('grad_diff_vs_reference')
-        print(f'  {row["frames"]:>3} {row["variant"]:24s} {row["train_step_s"]:8.3f} '
+        print(f'  {row["frames"]:>3} {row["variant"]:36s} {row["train_step_s"]:8.3f} '
               f'{row["train_speedup"]:6.2f} {row["train_clips_per_s"]:8.2f} '
               f'{row["forward_s"]:8.3f} {row["forward_speedup"]:6.2f} '
               f'{row["forward_clips_per_s"]:8.2f} {peak} {row["energy_mj_per_clip"]:8.3f} '
@@ -339,7 +351,7 @@ def _print_steps(name, rows, variants):
         for variant in variants:
             a = next(r for r in rows if r['frames'] == lo and r['variant'] == variant)
             b = next(r for r in rows if r['frames'] == hi and r['variant'] == variant)
-            print(f'  {variant:24s} latency(T={hi}) / latency(T={lo}): step '
+            print(f'  {variant:36s} latency(T={hi}) / latency(T={lo}): step '
                   f'{b["train_step_s"] / a["train_step_s"]:.2f}, forward '
                   f'{b["forward_s"] / a["forward_s"]:.2f} (T ratio {hi / lo:g})')
 
@@ -349,7 +361,8 @@ def main(argv=None):
     if argv and argv[0] == 'neuron-memory-child':
         return neuron_memory_child(argv[1], argv[2], tuple(int(s) for s in argv[3:]))
     if argv and argv[0] == 'step-memory-child':
-        return step_memory_child(argv[1], int(argv[2]), int(argv[3]), int(argv[4]), argv[5])
+        return step_memory_child(argv[1], int(argv[2]), int(argv[3]), int(argv[4]), argv[5],
+                                 argv[6])
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     sub = parser.add_subparsers(dest='what', required=True)
     p_neurons = sub.add_parser('neurons', help='fused vs reference vs spikingjelly neurons')
@@ -365,10 +378,15 @@ def main(argv=None):
     p_steps.add_argument('--batch', type=int, help='clips per step (default: the model\'s)')
     p_steps.add_argument('--size', type=int, help='frame height = width (default: the model\'s)')
     p_steps.add_argument('--variants', nargs='+', default=list(VARIANTS),
-                         help=f'neurons/layout; the first is the ratios\' base. From {VARIANTS}')
+                         help=f'neurons/layout[/optimizer]; the first is the ratios\' base. '
+                         f'From {VARIANTS}, optionally with /{"|".join(OPTIMIZERS)} (default: '
+                         f'--optimizer)')
     p_steps.add_argument('--memory', action='store_true',
                          help='also the peak memory of a training step (a fresh process each)')
     p_steps.add_argument('--repeats', type=int, default=3)
+    p_steps.add_argument('--optimizer', choices=OPTIMIZERS, default='adamw',
+                         help='adamw: torch.optim.AdamW as an mmengine config with '
+                         "type='AdamW' builds it; adamw-fused: fused=True (default: adamw)")
     p_steps.add_argument('--json', help='write the results here')
     args = parser.parse_args(argv)
     result = bench_neurons(args) if args.what == 'neurons' else bench_steps(args)

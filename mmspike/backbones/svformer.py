@@ -134,10 +134,11 @@ class SpikingLinearAttention(nn.Module):
         steps, batch, tokens, dim = x.shape
         qkv = self.qkv(self.in_neuron(x))  # [T, N, L, 3C], channels (q|k|v, head, d)
         qkv = qkv.reshape(steps, batch, tokens, 3, self.num_heads, self.head_dim)
-        qkv = qkv.permute(3, 0, 1, 4, 2, 5).contiguous()  # [3, T, N, heads, L, d]
-        q = self.q_neuron(qkv[0])
-        k = self.k_neuron(qkv[1])
-        v = self.v_neuron(qkv[2])
+        # unbind, not qkv[i]: the backward of three selects would zero-fill three [3, ...] grads
+        q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).contiguous().unbind(0)  # [T, N, heads, L, d]
+        q = self.q_neuron(q)
+        k = self.k_neuron(k)
+        v = self.v_neuron(v)
         y = dot_attention(q, k, v, self.scale)  # [T, N, heads, L, d]
         y = y.transpose(2, 3).reshape(steps, batch, tokens, dim)
         return self.proj(self.proj_neuron(y))

@@ -5,6 +5,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..ops.temporal_norm import temporal_batch_norm
 from .neurons import MultiStepILIF, MultiStepLIF, MultiStepPLIF
 
 NEURONS = {'LIF': MultiStepLIF, 'PLIF': MultiStepPLIF, 'ILIF': MultiStepILIF}
@@ -99,7 +100,12 @@ class _TemporalBatchNorm(nn.Module):
 
     A ``[T, B, C, *rest]`` tensor is viewed as ``[B, T*C, *rest]`` (channel ``t * C + c``) and
     normalised by one BatchNorm over ``T * C`` channels, i.e. every (time step, channel) pair has
-    its own mean, variance, weight and bias.  This is the parameter layout of SVFormer's
+    its own mean, variance, weight and bias.  When the channels are innermost in memory
+    (channels-last maps, ``[T, B, L, C]`` tokens seen as ``[T, B, C, L]``), which is how SVFormer
+    runs on the CPU, the same statistics are computed in place of that view by
+    :func:`mmspike.ops.temporal_norm.temporal_batch_norm`, and the output keeps the input's
+    layout: the view needs two full copies forward and two backward, and the layout it leaves
+    costs more copies in the next layer.  This is the parameter layout of SVFormer's
     ``BatchNorm{1,2}d_eT`` (its ``weight`` of length ``T*C`` reshapes to ``[T, C]``).  The
     BatchNorm is a child module (``self.bn``) so that ``nn.SyncBatchNorm.convert_sync_batchnorm``
     and mmengine's norm-layer weight-decay rules see an ordinary BatchNorm.
@@ -112,6 +118,8 @@ class _TemporalBatchNorm(nn.Module):
 
     _bn_cls = None
     _rest_dims = ()  # allowed numbers of dimensions after C
+    # False: always take the [B, T*C, ...] path (tools/benchmark.py's "before" baseline)
+    copy_free = True
 
     def __init__(self, num_features, num_steps, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True):
@@ -135,8 +143,39 @@ class _TemporalBatchNorm(nn.Module):
                              f'and C={self.num_features} channels, got T={steps}, C={channels} '
                              f'(shape {tuple(x.shape)})')
         rest = x.shape[3:]
+        channel_last = x.movedim(2, -1)
+        if self.copy_free and type(self.bn) is self._bn_cls and channel_last.is_contiguous():
+            return self._forward_channel_last(channel_last).movedim(-1, 2)
         y = self.bn(x.transpose(0, 1).reshape(batch, steps * channels, *rest))
         return y.reshape(batch, steps, channels, *rest).transpose(0, 1)
+
+    def _forward_channel_last(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``[T, B, *rest, C]`` contiguous (channels-last maps, tokens) -> same layout,
+        normalised by :func:`mmspike.ops.temporal_norm.temporal_batch_norm` with ``self.bn``'s
+        parameters and statistics, without the ``[B, T*C, ...]`` copies."""
+        bn = self.bn
+        steps, channels = self.num_steps, self.num_features
+        training = bn.training or not bn.track_running_stats
+        momentum = 0.0 if bn.momentum is None else bn.momentum
+        if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+            bn.num_batches_tracked.add_(1)
+            if bn.momentum is None:
+                momentum = 1.0 / float(bn.num_batches_tracked)
+        track = bn.training and bn.track_running_stats
+        use_running = bn.running_mean is not None and (track or not training)
+
+        def per_step(t):
+            return None if t is None else t.view(steps, channels)
+
+        in_dtype = x.dtype
+        if in_dtype in (torch.float16, torch.bfloat16):  # statistics in float32, as nn.BatchNorm
+            x = x.float()
+        y = temporal_batch_norm(
+            x.view(steps, -1, channels),
+            per_step(bn.running_mean) if use_running else None,
+            per_step(bn.running_var) if use_running else None,
+            per_step(bn.weight), per_step(bn.bias), training, momentum, bn.eps)
+        return y.view(x.shape).to(in_dtype)
 
     def extra_repr(self):
         return f'num_features={self.num_features}, num_steps={self.num_steps}'

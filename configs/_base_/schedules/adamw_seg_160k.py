@@ -2,9 +2,11 @@
 # ADE20K / Cityscapes schedule (MMSeg's segformer configs), a first guess for the clip recipes,
 # not tuned.  Validation every 16k iterations (configs that use it also set iteration-based
 # checkpoints and logging, which live in the runtime base).
+# fused=True: torch's one-kernel AdamW (CPU and CUDA); the default per-tensor loop was a
+# large part of a CPU training step (tools/benchmark.py steps --optimizer).
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
+    optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01, fused=True),
     paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.), 'head': dict(lr_mult=10.)}),
     clip_grad=dict(max_norm=20, norm_type=2))
 param_scheduler = [
