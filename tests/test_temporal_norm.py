@@ -5,9 +5,20 @@ import torch
 from torch import nn
 
 from mmspike.models.layers import TemporalBatchNorm1d, TemporalBatchNorm2d
+from mmspike.ops import temporal_norm
+from mmspike.ops.neuron_kernels import cpu_kernel_status, load_cpu_kernels
 from mmspike.ops.temporal_norm import temporal_batch_norm
 
 STEPS, BATCH, CHANNELS = 3, 2, 5
+
+
+@pytest.fixture(params=['kernel', 'torch'])
+def implementation(request, monkeypatch):
+    """Run a test with the compiled CPU kernel and with the PyTorch-operations path."""
+    if request.param == 'kernel' and load_cpu_kernels() is None:
+        pytest.skip(f'the compiled CPU kernels are not available: {cpu_kernel_status()}')
+    monkeypatch.setattr(temporal_norm, '_USE_KERNELS', request.param == 'kernel')
+    return request.param
 
 
 def _scaled_input(shape, dtype):
@@ -46,7 +57,8 @@ def _per_step_reference(module, dtype):
 
 @pytest.mark.parametrize('momentum', [0.1, None])
 @pytest.mark.parametrize('layout', range(4))
-def test_equals_one_batchnorm_per_step_forward_backward_and_statistics(layout, momentum):
+def test_equals_one_batchnorm_per_step_forward_backward_and_statistics(layout, momentum,
+                                                                       implementation):
     dtype = torch.float64
     name, cls, x = _layouts(dtype)[layout]
     module = cls(CHANNELS, STEPS, momentum=momentum).to(dtype)
@@ -83,7 +95,7 @@ def test_equals_one_batchnorm_per_step_forward_backward_and_statistics(layout, m
         torch.testing.assert_close(module(x), expected, rtol=1e-12, atol=1e-12)
 
 
-def test_without_running_statistics_uses_batch_statistics_in_eval_mode():
+def test_without_running_statistics_uses_batch_statistics_in_eval_mode(implementation):
     dtype = torch.float64
     _, cls, x = _layouts(dtype)[2]
     module = cls(CHANNELS, STEPS, track_running_stats=False, affine=False).to(dtype).eval()
@@ -92,7 +104,7 @@ def test_without_running_statistics_uses_batch_statistics_in_eval_mode():
     torch.testing.assert_close(module(x), expected, rtol=1e-12, atol=1e-12)
 
 
-def test_float32_matches_the_copying_path():
+def test_float32_matches_the_copying_path(implementation):
     """The channel-innermost fast path and the ``[B, T*C, ...]`` path agree in float32."""
     module = TemporalBatchNorm2d(CHANNELS, STEPS)
     x = _layouts(torch.float32)[1][2]
@@ -111,7 +123,7 @@ def test_bad_input_names_the_problem():
                             0.1, 1e-5)
 
 
-def test_bfloat16_input_is_normalised_in_float32():
+def test_bfloat16_input_is_normalised_in_float32(implementation):
     """Under mixed precision the statistics are float32 (as nn.BatchNorm); the output keeps the
     input's dtype and layout."""
     module = TemporalBatchNorm2d(CHANNELS, STEPS)
@@ -120,3 +132,33 @@ def test_bfloat16_input_is_normalised_in_float32():
     assert out.dtype == torch.bfloat16 and out.stride() == x.stride()
     expected = TemporalBatchNorm2d(CHANNELS, STEPS)(x.bfloat16().float())
     torch.testing.assert_close(out.float(), expected, rtol=1e-2, atol=1e-2)
+
+
+def test_float32_paths_against_float64_with_a_large_mean(monkeypatch):
+    """Forward and backward in float32 on SVFormer-like sizes with the mean 100 times the
+    spread, against the same function in float64: the kernel (shifted double sums) within 1e-5
+    of each output's largest value, the PyTorch-operations path within 1e-4."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 3000, 48) + 100.0
+    weight = torch.rand(4, 48) + 0.5
+    bias = torch.randn(4, 48)
+    grad = torch.randn(4, 3000, 48)
+
+    def run(use_kernels, dtype):
+        monkeypatch.setattr(temporal_norm, '_USE_KERNELS', use_kernels)
+        xs, ws, bs = (t.to(dtype).clone().requires_grad_() for t in (x, weight, bias))
+        y = temporal_batch_norm(xs, None, None, ws, bs, True, 0.1, 1e-5)
+        y.backward(grad.to(dtype))
+        return [t.double() for t in (y, xs.grad, ws.grad, bs.grad)]
+
+    reference = run(False, torch.float64)
+    paths = [(False, 1e-4)]
+    if load_cpu_kernels() is not None:
+        paths.append((True, 1e-5))
+    else:
+        print(f'kernel path not checked: {cpu_kernel_status()}')
+    for use_kernels, tolerance in paths:
+        for name, a, b in zip(('y', 'grad x', 'grad weight', 'grad bias'),
+                              run(use_kernels, torch.float32), reference):
+            error = ((a - b).abs().max() / b.abs().max()).item()
+            assert error < tolerance, (use_kernels, name, error)

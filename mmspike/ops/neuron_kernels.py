@@ -1,4 +1,5 @@
-"""The compiled CPU kernels of the fused multi-step neurons (``csrc/neuron_cpu.cpp``).
+"""The compiled CPU kernels of the fused multi-step neurons and of the per-time-step
+BatchNorm (``csrc/neuron_cpu.cpp``, :mod:`mmspike.ops.temporal_norm`).
 
 The kernels are built with :func:`torch.utils.cpp_extension.load` on first use (about a minute,
 once per machine and torch version; ``tools/setup_env.sh`` builds them while it sets up the

@@ -315,7 +315,157 @@ std::vector<torch::Tensor> neuron_backward(torch::Tensor h_seq, torch::Tensor v0
   return {grad_x, grad_v0, grad_rate};
 }
 
+// Per-time-step BatchNorm on a contiguous [T, M, C] block (mmspike/ops/temporal_norm.py):
+// statistics per (t, c) over the M rows, two passes over the memory forward and two backward,
+// the C channels of a row in the vectorised inner loop, the T steps split over threads.
+// Sums are accumulated in double (float input) around a per-channel shift (the first row), so
+// that var = E[(x - s)^2] - E[x - s]^2 does not cancel when |mean| >> std.
+template <typename scalar_t>
+void temporal_bn_stats(const scalar_t* x, int64_t m, int64_t c, double* shift, double* sum,
+                       double* sumsq) {
+  for (int64_t j = 0; j < c; ++j) {
+    shift[j] = static_cast<double>(x[j]);
+    sum[j] = 0.0;
+    sumsq[j] = 0.0;
+  }
+  for (int64_t i = 0; i < m; ++i) {
+    const scalar_t* row = x + i * c;
+    for (int64_t j = 0; j < c; ++j) {
+      const double d = static_cast<double>(row[j]) - shift[j];
+      sum[j] += d;
+      sumsq[j] += d * d;
+    }
+  }
+}
+
+// x [T, M, C], weight/bias [T, C] or empty, eps -> y [T, M, C], mean [T, C], var [T, C]
+// (biased), invstd [T, C].
+std::vector<torch::Tensor> temporal_bn_forward(torch::Tensor x, torch::Tensor weight,
+                                               torch::Tensor bias, double eps) {
+  check_input(x, "x");
+  TORCH_CHECK(x.dim() == 3, "temporal_bn_forward: x must be [T, M, C]");
+  const int64_t steps = x.size(0), m = x.size(1), c = x.size(2);
+  const bool has_w = weight.numel() > 0, has_b = bias.numel() > 0;
+  if (has_w) check_input(weight, "weight");
+  if (has_b) check_input(bias, "bias");
+  auto y = torch::empty_like(x);
+  auto stat_opts = x.options();
+  auto mean = torch::empty({steps, c}, stat_opts);
+  auto var = torch::empty({steps, c}, stat_opts);
+  auto invstd = torch::empty({steps, c}, stat_opts);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "mmspike_temporal_bn_forward", [&] {
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    scalar_t* yp = y.data_ptr<scalar_t>();
+    const scalar_t* wp = has_w ? weight.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* bp = has_b ? bias.data_ptr<scalar_t>() : nullptr;
+    scalar_t* meanp = mean.data_ptr<scalar_t>();
+    scalar_t* varp = var.data_ptr<scalar_t>();
+    scalar_t* invp = invstd.data_ptr<scalar_t>();
+    at::parallel_for(0, steps, 1, [&](int64_t begin, int64_t end) {
+      std::vector<double> shift(c), sum(c), sumsq(c);
+      std::vector<scalar_t> scale(c), offset(c);
+      for (int64_t t = begin; t < end; ++t) {
+        const scalar_t* xt = xp + t * m * c;
+        temporal_bn_stats(xt, m, c, shift.data(), sum.data(), sumsq.data());
+        for (int64_t j = 0; j < c; ++j) {
+          const double mean_shifted = sum[j] / m;
+          const double v = std::max(sumsq[j] / m - mean_shifted * mean_shifted, 0.0);
+          const scalar_t mu = static_cast<scalar_t>(shift[j] + mean_shifted);
+          const scalar_t inv = static_cast<scalar_t>(1.0 / std::sqrt(v + eps));
+          meanp[t * c + j] = mu;
+          varp[t * c + j] = static_cast<scalar_t>(v);
+          invp[t * c + j] = inv;
+          scale[j] = wp ? inv * wp[t * c + j] : inv;
+          offset[j] = (bp ? bp[t * c + j] : scalar_t(0)) - mu * scale[j];
+        }
+        scalar_t* yt = yp + t * m * c;
+        for (int64_t i = 0; i < m; ++i) {
+          const scalar_t* row = xt + i * c;
+          scalar_t* out = yt + i * c;
+          for (int64_t j = 0; j < c; ++j) out[j] = row[j] * scale[j] + offset[j];
+        }
+      }
+    });
+  });
+  return {y, mean, var, invstd};
+}
+
+// grad_y, x [T, M, C], mean/invstd [T, C], weight [T, C] or empty -> grad_x [T, M, C] (empty
+// unless need_grad_x), sum_dy [T, C], sum_dy_xhat [T, C]:
+//   dx = w invstd (dy - sum_dy / M - xhat sum_dy_xhat / M),  xhat = (x - mean) invstd.
+std::vector<torch::Tensor> temporal_bn_backward(torch::Tensor grad_y, torch::Tensor x,
+                                                torch::Tensor mean, torch::Tensor invstd,
+                                                torch::Tensor weight, bool need_grad_x) {
+  check_input(grad_y, "grad_y");
+  check_input(x, "x");
+  check_input(mean, "mean");
+  check_input(invstd, "invstd");
+  const int64_t steps = x.size(0), m = x.size(1), c = x.size(2);
+  const bool has_w = weight.numel() > 0;
+  if (has_w) check_input(weight, "weight");
+  auto grad_x = need_grad_x ? torch::empty_like(x) : torch::empty({0}, x.options());
+  auto sum_dy = torch::empty({steps, c}, x.options());
+  auto sum_dy_xhat = torch::empty({steps, c}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "mmspike_temporal_bn_backward", [&] {
+    const scalar_t* gp = grad_y.data_ptr<scalar_t>();
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    const scalar_t* meanp = mean.data_ptr<scalar_t>();
+    const scalar_t* invp = invstd.data_ptr<scalar_t>();
+    const scalar_t* wp = has_w ? weight.data_ptr<scalar_t>() : nullptr;
+    scalar_t* gxp = need_grad_x ? grad_x.data_ptr<scalar_t>() : nullptr;
+    scalar_t* sdyp = sum_dy.data_ptr<scalar_t>();
+    scalar_t* sdxp = sum_dy_xhat.data_ptr<scalar_t>();
+    at::parallel_for(0, steps, 1, [&](int64_t begin, int64_t end) {
+      std::vector<double> sdy(c), sdx(c);
+      std::vector<scalar_t> mu(c), coef_dy(c), coef_x(c), coef_0(c);
+      for (int64_t t = begin; t < end; ++t) {
+        const scalar_t* gt = gp + t * m * c;
+        const scalar_t* xt = xp + t * m * c;
+        for (int64_t j = 0; j < c; ++j) {
+          sdy[j] = 0.0;
+          sdx[j] = 0.0;
+          mu[j] = meanp[t * c + j];
+        }
+        for (int64_t i = 0; i < m; ++i) {
+          const scalar_t* grow = gt + i * c;
+          const scalar_t* xrow = xt + i * c;
+          for (int64_t j = 0; j < c; ++j) {
+            const double g = static_cast<double>(grow[j]);
+            sdy[j] += g;
+            sdx[j] += g * (static_cast<double>(xrow[j]) - static_cast<double>(mu[j]));
+          }
+        }
+        for (int64_t j = 0; j < c; ++j) {
+          const double inv = static_cast<double>(invp[t * c + j]);
+          const double s_dy = sdy[j];
+          const double s_dxhat = sdx[j] * inv;
+          sdyp[t * c + j] = static_cast<scalar_t>(s_dy);
+          sdxp[t * c + j] = static_cast<scalar_t>(s_dxhat);
+          const double scale = wp ? inv * static_cast<double>(wp[t * c + j]) : inv;
+          const double cx = -scale * inv * s_dxhat / m;
+          coef_dy[j] = static_cast<scalar_t>(scale);
+          coef_x[j] = static_cast<scalar_t>(cx);
+          coef_0[j] = static_cast<scalar_t>(-scale * s_dy / m - cx * static_cast<double>(mu[j]));
+        }
+        if (!need_grad_x) continue;
+        scalar_t* gxt = gxp + t * m * c;
+        for (int64_t i = 0; i < m; ++i) {
+          const scalar_t* grow = gt + i * c;
+          const scalar_t* xrow = xt + i * c;
+          scalar_t* out = gxt + i * c;
+          for (int64_t j = 0; j < c; ++j)
+            out[j] = grow[j] * coef_dy[j] + xrow[j] * coef_x[j] + coef_0[j];
+        }
+      }
+    });
+  });
+  return {grad_x, sum_dy, sum_dy_xhat};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("neuron_forward", &neuron_forward, "multi-step neuron forward (CPU)");
   m.def("neuron_backward", &neuron_backward, "multi-step neuron backward (CPU)");
+  m.def("temporal_bn_forward", &temporal_bn_forward, "per-time-step BatchNorm forward (CPU)");
+  m.def("temporal_bn_backward", &temporal_bn_backward,
+        "per-time-step BatchNorm backward (CPU)");
 }
