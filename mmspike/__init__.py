@@ -17,7 +17,7 @@ from . import compat
 
 compat.apply_runtime_repairs()
 
-from . import (backbones, datasets, energy, evaluation, hooks, models, necks,  # noqa: E402,F401
-               ops)
+from . import (amp, backbones, datasets, dist, energy, evaluation, hooks,  # noqa: E402,F401
+               models, necks, ops)
 
 __all__ = ['__version__']

@@ -6,10 +6,25 @@ Runtime repairs (applied by ``import mmspike``):
   torch 2.6 that means ``weights_only=True`` and a Runner checkpoint (which pickles the message
   hub's ``HistoryBuffer``, numpy arrays, ...) fails to resume with ``UnpicklingError: Weights only
   load failed``.  Upstream: open-mmlab/mmengine#1655 (fixed only on mmengine's unreleased main).
+  Local files (and URL downloads, which mmengine loads with ``weights_only=False``) now load
+  through :func:`mmspike.checkpoint.load_checkpoint_file`: ``weights_only=True`` with exactly the
+  globals runners write, anything else refused; opt-out for trusted legacy files:
+  ``MMSPIKE_TRUST_CHECKPOINTS=1``.
+* :func:`repair_mmengine_checkpoint_saving` - mmengine 0.10.7 writes checkpoints and the
+  ``last_checkpoint`` pointer in place (and deletes the oldest checkpoint before writing the new
+  one), so a process killed during a save leaves a truncated file.  Local writes become atomic
+  (temporary file, fsync, ``os.replace``) and old checkpoints are removed only after the new one
+  and the pointer are written.  No upstream issue found.
 * :func:`repair_mmengine_package_config_paths` - mmengine 0.10.7 resolves ``pkg::folder/cfg.py``
   but rejects ``pkg::cfg.py`` (a regex demands a folder), so configs at the top of a package's
   ``.mim/configs`` cannot be inherited as ``_base_ = 'mmspike::svformer_demo.py'``.  No upstream
   issue found.
+* :func:`repair_mmengine_cpu_distributed` - mmengine 0.10.7's ``pytorch`` launcher calls
+  ``torch.cuda.set_device`` whatever the backend, its DDP wrapper passes ``device_ids`` and its
+  ``sync_bn`` uses torch's GPU-only SyncBatchNorm, so torchrun training fails on a CPU machine.
+  Without CUDA, ``nccl`` becomes ``gloo`` and SyncBN is :mod:`mmspike.dist`'s.
+* :func:`repair_mmaction_bf16_scores` - mmaction2 1.2.0's heads turn bfloat16 scores into NumPy
+  arrays ("Got unsupported ScalarType BFloat16"); applied for mixed precision (``--amp``).
 
 Install-time repairs (``mmspike-compat --install``, run by ``tools/setup_env.sh``):
 
@@ -70,30 +85,139 @@ def mmengine_needs_weights_only_repair():
             and _version_tuple(mmengine.__version__) <= (0, 10, 7))
 
 
-def load_local_checkpoint_full(filename, map_location=None):
-    """mmengine's local-file checkpoint loader with ``weights_only=False``.
+def load_from_local_safe(filename, map_location=None):
+    """mmengine's loader for local paths: :func:`mmspike.checkpoint.load_checkpoint_file`
+    (``weights_only=True`` with the runner allowlist; ``MMSPIKE_TRUST_CHECKPOINTS=1`` opts out)."""
+    from .checkpoint import load_checkpoint_file
+    return load_checkpoint_file(filename, map_location=map_location)
 
-    Runner checkpoints are full pickles (meta, message hub, optimizer state); loading them is
-    as trusted as it was before torch 2.6 - only load checkpoints you trust.
-    """
-    import torch
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint file {filename!r} can not be found')
-    return torch.load(filename, map_location=map_location, weights_only=False)
+
+def load_url_checkpoint_safe(url, model_dir=None, map_location=None, progress=True,
+                             check_hash=False, file_name=None):
+    """Replacement of ``load_url`` in mmengine's http loader (also behind ``torchvision://``,
+    ``open-mmlab://``, ...): download into torch hub's cache as before, then load the file with
+    :func:`mmspike.checkpoint.load_checkpoint_file` instead of a full pickle."""
+    import re
+    from urllib.parse import urlparse
+
+    import torch.hub
+    model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    os.makedirs(model_dir, exist_ok=True)
+    name = file_name or osp.basename(urlparse(url).path)
+    cached = osp.join(model_dir, name)
+    if not osp.exists(cached):
+        match = re.search(r'-([a-f0-9]*)\.', name) if check_hash else None
+        torch.hub.download_url_to_file(url, cached, match.group(1) if match else None,
+                                       progress=progress)
+    return load_from_local_safe(cached, map_location=map_location)
 
 
 def repair_mmengine_checkpoint_loading():
-    """Register :func:`load_local_checkpoint_full` as mmengine's loader for local paths.
+    """Register :func:`load_from_local_safe` as mmengine's loader for local paths and
+    :func:`load_url_checkpoint_safe` as its URL download-and-load (idempotent).
 
-    Returns True when the repair was needed and applied (idempotent).
+    Returns True.
     """
-    if not mmengine_needs_weights_only_repair():
-        return False
+    import mmengine.runner.checkpoint as checkpoint_module
     from mmengine.runner.checkpoint import CheckpointLoader
-    if CheckpointLoader._schemes.get('') is not load_local_checkpoint_full:
-        CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint_full,
+    if CheckpointLoader._schemes.get('') is not load_from_local_safe:
+        CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safe,
                                          force=True)
+    checkpoint_module.load_url = load_url_checkpoint_safe
+    return True
+
+
+def is_local_path(filename, file_client_args=None, backend_args=None):
+    """Whether mmengine would write ``filename`` with its local file backend."""
+    if file_client_args is not None or str(filename).startswith('pavi://'):
+        return False
+    from mmengine.fileio import LocalBackend, get_file_backend
+    return isinstance(get_file_backend(str(filename), backend_args=backend_args), LocalBackend)
+
+
+class _DeferredRemovals:
+    """A file backend stand-in that records ``remove`` / ``rmtree`` instead of running them."""
+
+    def __init__(self, backend):
+        self._backend = backend
+        self.pending = []
+
+    def remove(self, path):
+        self.pending.append(('remove', path))
+
+    def rmtree(self, path):
+        self.pending.append(('rmtree', path))
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+
+def _open_atomic_pointer(file, mode='r', *args, **kwargs):
+    """``open`` as mmengine's checkpoint_hook module sees it: writing ``last_checkpoint`` goes
+    through a temporary file and ``os.replace``; every other call is the builtin."""
+    import builtins
+    import io
+    if mode != 'w' or osp.basename(str(file)) != 'last_checkpoint':
+        return builtins.open(file, mode, *args, **kwargs)
+
+    class PointerWriter(io.StringIO):
+        def __exit__(self, exc_type, exc, tb):
+            if exc_type is None:
+                from .checkpoint import atomic_write_text
+                atomic_write_text(str(file), self.getvalue())
+            return super().__exit__(exc_type, exc, tb)
+
+    return PointerWriter()
+
+
+def repair_mmengine_checkpoint_saving():
+    """Make mmengine's local checkpoint writes atomic (idempotent), see the module docstring.
+
+    * ``save_checkpoint`` (in ``mmengine.runner``, ``.runner.runner``, ``.runner.checkpoint``):
+      local paths through :func:`mmspike.checkpoint.atomic_save`, other backends unchanged;
+    * ``CheckpointHook._save_checkpoint_with_step``: the ``last_checkpoint`` pointer is written
+      atomically and the checkpoints beyond ``max_keep_ckpts`` are deleted after the new
+      checkpoint and the pointer are on disk, not before.
+
+    Returns True.
+    """
+    import mmengine.hooks.checkpoint_hook as hook_module
+    import mmengine.runner as runner_package
+    import mmengine.runner.checkpoint as checkpoint_module
+    import mmengine.runner.runner as runner_module
+    save = checkpoint_module.save_checkpoint
+    save = getattr(save, '__wrapped_by_mmspike__', save)
+
+    def save_checkpoint(checkpoint, filename, file_client_args=None, backend_args=None):
+        if is_local_path(filename, file_client_args, backend_args):
+            from .checkpoint import atomic_save
+            atomic_save(checkpoint, str(filename))
+        else:
+            save(checkpoint, filename, file_client_args=file_client_args,
+                 backend_args=backend_args)
+
+    save_checkpoint.__wrapped_by_mmspike__ = save
+    for module in (checkpoint_module, runner_module, runner_package):
+        module.save_checkpoint = save_checkpoint
+
+    hook_module.open = _open_atomic_pointer
+    Hook = hook_module.CheckpointHook
+    save_with_step = Hook._save_checkpoint_with_step
+    save_with_step = getattr(save_with_step, '__wrapped_by_mmspike__', save_with_step)
+
+    def save_checkpoint_with_step(self, runner, step, meta):
+        backend = self.file_backend
+        deferred = _DeferredRemovals(backend)
+        self.file_backend = deferred
+        try:
+            save_with_step(self, runner, step, meta)
+        finally:
+            self.file_backend = backend
+        for action, path in deferred.pending:
+            getattr(backend, action)(path)
+
+    save_checkpoint_with_step.__wrapped_by_mmspike__ = save_with_step
+    Hook._save_checkpoint_with_step = save_checkpoint_with_step
     return True
 
 
@@ -138,7 +262,9 @@ def repair_mmengine_package_config_paths():
 
 def apply_runtime_repairs():
     repair_mmengine_checkpoint_loading()
+    repair_mmengine_checkpoint_saving()
     repair_mmengine_package_config_paths()
+    repair_mmengine_cpu_distributed()
 
 
 def mmaction_localizers_dir():
@@ -174,6 +300,93 @@ def install_mmaction_drn_placeholder():
             f.write(text)
         os.replace(tmp, osp.join(drn_dir, name))
     return status
+
+
+def repair_mmengine_cpu_distributed():
+    """Let mmengine's Runner train with torchrun on a machine without CUDA (gloo).
+
+    mmengine 0.10.7 fails there in three places; each is replaced by :mod:`mmspike.dist`'s
+    device-aware version (idempotent):
+
+    * ``init_dist('pytorch', backend=...)`` calls ``torch.cuda.set_device`` whatever the backend
+      ("Found no NVIDIA driver") -> :func:`mmspike.dist.init_dist_pytorch`: without CUDA a
+      config's ``nccl`` becomes ``gloo`` (logged) and CUDA is not touched;
+    * ``Runner.wrap_model`` gives DistributedDataParallel ``device_ids=[LOCAL_RANK]``, which DDP
+      refuses for a CPU module -> ``device_ids=None`` when the device is the CPU;
+    * ``sync_bn='torch'`` converts to ``torch.nn.SyncBatchNorm``, which refuses CPU tensors ->
+      :func:`mmspike.dist.sync_batchnorm_for` (mmspike's all-reduce SyncBN on the CPU, and for
+      ``sync_bn='mmspike'``).
+    No upstream issue found.
+    """
+    import mmengine.dist.utils as dist_utils
+    import mmengine.runner.runner as runner_module
+
+    from . import dist as mmspike_dist
+    init = dist_utils._init_dist_pytorch
+    if not getattr(init, '__wrapped_by_mmspike__', None):
+        def init_dist_pytorch(backend, init_backend='torch', **kwargs):
+            mmspike_dist.init_dist_pytorch(backend, init_backend=init_backend, original=init,
+                                           **kwargs)
+
+        init_dist_pytorch.__wrapped_by_mmspike__ = init
+        dist_utils._init_dist_pytorch = init_dist_pytorch
+
+    convert = runner_module.convert_sync_batchnorm
+    if not getattr(convert, '__wrapped_by_mmspike__', None):
+        def convert_sync_batchnorm(module, implementation='torch'):
+            return mmspike_dist.sync_batchnorm_for(module, implementation, convert)
+
+        convert_sync_batchnorm.__wrapped_by_mmspike__ = convert
+        runner_module.convert_sync_batchnorm = convert_sync_batchnorm
+
+    Runner = runner_module.Runner
+    wrap = Runner.wrap_model
+    if not getattr(wrap, '__wrapped_by_mmspike__', None):
+        def wrap_model(self, model_wrapper_cfg, model):
+            from mmengine.device import get_device
+            from mmengine.model import is_model_wrapper
+            from mmengine.registry import MODEL_WRAPPERS
+            from torch.nn.parallel import DistributedDataParallel
+            if self.distributed and not is_model_wrapper(model) and get_device() == 'cpu':
+                wrapper = MODEL_WRAPPERS.get((model_wrapper_cfg or {}).get(
+                    'type', 'MMDistributedDataParallel'))
+                if isinstance(wrapper, type) and issubclass(wrapper, DistributedDataParallel):
+                    model_wrapper_cfg = mmspike_dist.cpu_model_wrapper_cfg(
+                        model_wrapper_cfg, self.cfg.get('find_unused_parameters', False))
+            return wrap(self, model_wrapper_cfg, model)
+
+        wrap_model.__wrapped_by_mmspike__ = wrap
+        Runner.wrap_model = wrap_model
+    return True
+
+
+def repair_mmaction_bf16_scores():
+    """Let MMAction2's heads compute their loss on bfloat16 scores (mixed precision, ``--amp``).
+
+    mmaction2 1.2.0's ``BaseHead.loss_by_feat`` turns the scores into a NumPy array for the
+    top-k accuracies, which fails under bfloat16 autocast with "Got unsupported ScalarType
+    BFloat16" (NumPy has no bfloat16).  The wrapper casts float16 / bfloat16 scores to float32
+    first, so the loss is also computed in float32.  Applied by ``tools/train.py --amp`` and
+    :class:`mmspike.amp.AutocastOptimWrapper` when MMAction2 is already imported (``import
+    mmspike`` does not import it); returns whether the repair is in place.  No upstream issue
+    found.
+    """
+    if 'mmaction' not in sys.modules:
+        return False
+    import torch
+    from mmaction.models.heads.base import BaseHead
+    original = BaseHead.loss_by_feat
+    if getattr(original, '__wrapped_by_mmspike__', None):
+        return True
+
+    def loss_by_feat(self, cls_scores, data_samples):
+        if torch.is_tensor(cls_scores) and cls_scores.dtype in (torch.float16, torch.bfloat16):
+            cls_scores = cls_scores.float()
+        return original(self, cls_scores, data_samples)
+
+    loss_by_feat.__wrapped_by_mmspike__ = original
+    BaseHead.loss_by_feat = loss_by_feat
+    return True
 
 
 def main(argv=None):

@@ -15,8 +15,15 @@ def add_common_args(parser):
 
 
 def load_run_config(args):
-    """Load ``args.config`` and apply ``--cfg-options``, ``--launcher`` and ``--work-dir``."""
+    """Load ``args.config`` and apply ``--cfg-options``, ``--launcher`` and ``--work-dir``;
+    then the config checks of :func:`mmspike.datasets.checks.check_run_config` (a pipeline
+    ``clip_len`` that differs from the backbone's ``num_frames`` raises here) and its
+    :class:`~mmspike.datasets.DatasetCheckHook` (videos and batch size, before the first step;
+    ``--cfg-options dataset_check.probe=False`` skips opening every video, ``dataset_check.
+    enable=False`` the whole check)."""
     from mmengine.config import Config
+
+    from .datasets.checks import check_run_config
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     if not osp.isfile(args.config):
@@ -29,4 +36,5 @@ def load_run_config(args):
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    check_run_config(cfg)
     return cfg

@@ -101,3 +101,60 @@ def calibrate_batch_norms(model, run):
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     return model.eval()
+
+
+def load_tool_module(path, name):
+    """Import a script of ``tools/`` (``path``) as a module named ``name``."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def shrink_action_config(cfg, clips_root, frames, size, batch_size=4,
+                         splits=('train', 'val', 'test')):
+    """Point the ``splits`` dataloaders of an action demo config (``svformer_demo.py``,
+    ``spikevideoformer_demo.py``) at the motion clips written to ``clips_root``: ``frames``
+    frames of ``size`` x ``size``, ``batch_size`` clips, no workers; the backbone and the head
+    follow the clip shape and the embedded dataset is switched off."""
+    cfg.embedded_dataset = None
+    cfg.model.backbone.num_frames = frames
+    if 'img_size' in cfg.model.backbone:
+        cfg.model.backbone.img_size = size
+    stride = 32 if cfg.model.backbone.type == 'SVFormer' else 16
+    cfg.model.cls_head.update(num_frames=frames, feat_size=max(size // stride, 1))
+    for split in splits:
+        loader = cfg[f'{split}_dataloader']
+        loader.update(batch_size=batch_size, num_workers=0, persistent_workers=False)
+        loader.dataset.update(ann_file=os.path.join(clips_root,
+                                                    f'motion_clips_{split}_list_videos.txt'),
+                              data_prefix=dict(video=os.path.join(clips_root, 'videos')))
+        for step in loader.dataset.pipeline:
+            if step['type'] == 'SampleFrames':
+                step['clip_len'] = frames
+            if step['type'] == 'Resize':
+                step['scale'] = (size, size)
+    return cfg
+
+
+def train_tiny_svformer_demo(root, frames=8, size=32, log_level=None):
+    """``configs/svformer_demo.py`` shrunk to one clip per class and split (``frames`` x
+    ``size`` x ``size``, written under ``root``) and trained for 2 iterations; returns the
+    dumped config's path, the checkpoint and ``root``."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from mmspike.datasets.motion_clips import write_dataset
+    clips = str(Path(root) / 'clips')
+    write_dataset(clips, train_per_class=1, val_per_class=1, test_per_class=1,
+                  num_frames=frames, size=size, seed=0)
+    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'svformer_demo.py'))
+    shrink_action_config(cfg, clips, frames, size)
+    train_two_iterations(cfg, Path(root) / 'train')
+    if log_level is not None:
+        cfg.log_level = log_level
+    Runner.from_cfg(cfg).train()
+    cfg_path = Path(root) / 'tiny_svformer_demo.py'
+    cfg.dump(str(cfg_path))
+    return cfg_path, str(Path(root) / 'train' / 'iter_2.pth'), Path(root)

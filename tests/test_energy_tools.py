@@ -7,15 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from mmengine.config import Config
-from mmengine.runner import Runner
 
 import mmspike  # noqa: F401
-from helpers import run_tool, train_two_iterations
-from mmspike.datasets.motion_clips import write_dataset
+from helpers import run_tool, train_tiny_svformer_demo
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SVFORMER_DEMO = osp.join(REPO, 'configs', 'svformer_demo.py')
 SHARED_VIDEO = osp.join(osp.dirname(REPO), 'shared', 'data', 'videos', 'short_clip.mp4')
 FRAMES, SIZE = 8, 32
 
@@ -23,29 +19,7 @@ FRAMES, SIZE = 8, 32
 @pytest.fixture(scope='module')
 def trained_tiny_svformer(tmp_path_factory):
     """svformer_demo.py shrunk to 8 x 32 x 32 clips, trained for 2 iterations."""
-    root = tmp_path_factory.mktemp('energy_tools')
-    clips = str(root / 'clips')
-    write_dataset(clips, train_per_class=1, val_per_class=1, test_per_class=1,
-                  num_frames=FRAMES, size=SIZE, seed=0)
-    cfg = Config.fromfile(SVFORMER_DEMO)
-    cfg.model.backbone.update(num_frames=FRAMES, img_size=SIZE)
-    cfg.model.cls_head.update(num_frames=FRAMES, feat_size=1)
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        loader.update(batch_size=4, num_workers=0, persistent_workers=False)
-        loader.dataset.ann_file = osp.join(clips, f'motion_clips_{split}_list_videos.txt')
-        loader.dataset.data_prefix = dict(video=osp.join(clips, 'videos'))
-        for step in loader.dataset.pipeline:
-            if step['type'] == 'SampleFrames':
-                step['clip_len'] = FRAMES
-            if step['type'] == 'Resize':
-                step['scale'] = (SIZE, SIZE)
-    cfg.embedded_dataset = None
-    train_two_iterations(cfg, root / 'train')
-    Runner.from_cfg(cfg).train()
-    cfg_path = root / 'tiny_svformer_demo.py'
-    cfg.dump(str(cfg_path))
-    return cfg_path, str(root / 'train' / 'iter_2.pth'), root
+    return train_tiny_svformer_demo(tmp_path_factory.mktemp('energy_tools'), FRAMES, SIZE)
 
 
 def test_test_tool_prints_accuracy_and_energy_and_writes_rates(trained_tiny_svformer):

@@ -52,14 +52,40 @@ def test_mmaction_drn_repair():
     assert compat.install_mmaction_drn_placeholder() == 'placeholder'
 
 
-def test_mmengine_weights_only_repair_is_registered():
+def test_mmengine_checkpoint_repairs_are_registered():
+    """mmengine loads local files (and URL downloads) through mmspike's safe loader and saves
+    through its atomic writer; the full-pickle loader of earlier versions is gone."""
+    import mmengine.runner as runner_package
+    import mmengine.runner.checkpoint as checkpoint_module
+    import mmengine.runner.runner as runner_module
     from mmengine.runner.checkpoint import CheckpointLoader
 
     from mmspike import compat
     assert compat.mmengine_needs_weights_only_repair(), (
         'this environment pins mmengine 0.10.7 with torch >= 2.6; if that changed, revisit '
         'mmspike.compat.repair_mmengine_checkpoint_loading')
-    assert CheckpointLoader._schemes[''] is compat.load_local_checkpoint_full
+    assert CheckpointLoader._schemes[''] is compat.load_from_local_safe
+    assert checkpoint_module.load_url is compat.load_url_checkpoint_safe
+    assert not hasattr(compat, 'load_local_checkpoint_full')
+    for module in (checkpoint_module, runner_module, runner_package):
+        assert module.save_checkpoint.__wrapped_by_mmspike__ is not None, module
+
+
+def test_mmengine_loads_runner_checkpoints_weights_only(tmp_path, monkeypatch):
+    """The safe loader calls torch.load with weights_only=True (never False) unless opted out."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+    calls = []
+    load = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get('weights_only'))
+        return load(*args, **kwargs)
+
+    path = tmp_path / 'w.pth'
+    torch.save({'state_dict': {'w': torch.ones(1)}}, path)
+    monkeypatch.setattr(torch, 'load', spy)
+    assert torch.equal(_load_checkpoint(str(path))['state_dict']['w'], torch.ones(1))
+    assert calls == [True]
 
 
 def test_missing_checkpoint_names_the_file(tmp_path):

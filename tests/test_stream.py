@@ -1,6 +1,5 @@
 """Frame-by-frame (streaming) inference: SpikingClsHead's per-step logits, StreamingRecognizer
 and tools/stream.py end to end on small MP4s, with its errors."""
-import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -15,7 +14,7 @@ from mmengine.registry import DefaultScope
 
 import mmspike.action  # noqa: F401  (registers SpikingClsHead in mmaction's registry)
 import mmspike.pose  # noqa: F401  (registers VideoPoseLifter in mmpose's registry)
-from helpers import calibrate_batch_norms
+from helpers import calibrate_batch_norms, load_tool_module
 from mmspike.estimators.action import StreamingRecognizer
 from mmspike.heads.action import SpikingClsHead
 from mmspike.models import reset_neurons
@@ -45,14 +44,7 @@ test_dataloader = dict(dataset=dict(type='VideoDataset', ann_file='', pipeline=t
 """
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location('mmspike_stream_tool', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-stream = load_tool()
+stream = load_tool_module(TOOL, 'mmspike_stream_tool')
 
 
 def build_action(cfg):

@@ -24,9 +24,10 @@ def main(argv=None):
     import torch
 
     from mmspike.backbones.spikevideoformer import convert_metaspikformer_state_dict
-    if not osp.isfile(args.src):
-        raise FileNotFoundError(f'checkpoint {args.src!r} does not exist')
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=False)
+    from mmspike.checkpoint import load_checkpoint_file
+    # weights_only=True with the runner allowlist; a release that pickles more (e.g. an
+    # argparse Namespace) needs MMSPIKE_TRUST_CHECKPOINTS=1, and the error says so
+    checkpoint = load_checkpoint_file(args.src, map_location='cpu')
     state = checkpoint.get('model', checkpoint.get('state_dict', checkpoint)) \
         if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict) or not state:

@@ -3,6 +3,7 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options key=value ...]
                                            [--shuffle-frames] [--show-dir DIR]
                                            [--launcher pytorch]
+    bash tools/dist_test.sh CONFIG CHECKPOINT N [args]
 
 ``--show-dir DIR`` writes pictures of the first test clips to DIR (relative: under the work dir):
 for 3D pose configs MP4 videos of the predicted and ground-truth skeletons
@@ -20,6 +21,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import mmspike  # noqa: E402,F401  (registers modules, applies compat repairs)
 from mmspike.datasets import prepare_embedded_dataset  # noqa: E402
+from mmspike.dist import init_distributed  # noqa: E402
 from mmspike.hooks import PoseVideoHook, SegClipVisualizationHook  # noqa: E402
 from mmspike.runner_utils import add_common_args, load_run_config  # noqa: E402
 
@@ -65,15 +67,31 @@ def add_show_hook(cfg, show_dir):
     return out_dir
 
 
+def ensure_checkpoint_check(cfg):
+    """Add :class:`mmspike.hooks.CheckpointShapeCheckHook` to ``cfg.default_hooks`` unless a
+    hook of that type is configured: a checkpoint whose shapes do not fit the model must stop the
+    test before it runs, not be tested with the model's initial weights."""
+    default_hooks = dict(cfg.get('default_hooks', None) or {})
+    hooks = [h for h in list(default_hooks.values()) + list(cfg.get('custom_hooks', None) or [])
+             if h is not None]
+    if not any(h.get('type') == 'CheckpointShapeCheckHook' for h in hooks):
+        default_hooks['checkpoint_check'] = dict(type='CheckpointShapeCheckHook')
+        cfg.default_hooks = default_hooks
+    return cfg
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
     cfg = load_run_config(args)
     cfg.load_from = args.checkpoint
+    ensure_checkpoint_check(cfg)
     if args.shuffle_frames:
         insert_shuffle_frames(cfg.test_dataloader.dataset.pipeline)
     show_dir = add_show_hook(cfg, args.show_dir) if args.show_dir else None
+    # the process group first: the embedded dataset is written by one process behind a barrier
+    init_distributed(cfg.launcher, cfg.get('env_cfg', {}).get('dist_cfg'))
     prepare_embedded_dataset(cfg)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()

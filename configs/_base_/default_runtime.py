@@ -10,7 +10,11 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    sync_buffers=dict(type='SyncBuffersHook'))
+    sync_buffers=dict(type='SyncBuffersHook'),
+    # mmspike.hooks.checkpoint_hooks: RNG states saved in every checkpoint and restored on resume
+    # (exact resume); a checkpoint whose tensor shapes do not fit the model is refused.
+    rng_state=dict(type='RNGStateHook'),
+    checkpoint_check=dict(type='CheckpointShapeCheckHook'))
 
 # SpikeResetHook: no membrane state leaks between batches.
 # FiringRateHook: logs the mean firing rate next to the val/test metrics.

@@ -10,6 +10,7 @@ from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..models.data_preprocessor import nonfinite_report
 from ..models.layers import SeqToANN
 from ..models.neurons import StatefulModule, has_spiking_state, reset_neurons
 
@@ -54,6 +55,20 @@ def check_stream_frame(backbone: nn.Module, frame) -> None:
         shape = tuple(frame.shape) if torch.is_tensor(frame) else type(frame).__name__
         raise ValueError(f'predict_frame expects one frame per video, [N, C, H, W], got '
                          f'{shape}')
+
+
+def check_finite_input(owner: nn.Module, x: torch.Tensor) -> None:
+    """Raise a ValueError naming ``owner`` when the floating-point input ``x`` (``[N, ...]``)
+    holds NaN or Inf values, with how many in which clips of the batch (the data
+    preprocessors of the codebases, e.g. MMAction2's, do not check).  Skipped while tracing
+    or compiling (a data-dependent branch)."""
+    if not x.is_floating_point() or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return
+    report = nonfinite_report(x)
+    if report is not None:
+        raise ValueError(f'{type(owner).__name__}: the input (shape {tuple(x.shape)}) holds '
+                         f'non-finite values: {report}; the data (or what produced it) must be '
+                         f'finite, NaN/Inf input makes the spikes and the loss NaN')
 
 
 def _neuron_state(module):
@@ -253,8 +268,9 @@ class BaseSpikingBackbone(BaseModule):
         return x
 
     def to_time_major(self, x: torch.Tensor) -> torch.Tensor:
-        """Reset every neuron (except while :meth:`streaming`), then ``(N, C, T, H, W)`` ->
-        ``[T, N, C, H, W]``."""
+        """Check that the input is finite (:func:`check_finite_input`), reset every neuron
+        (except while :meth:`streaming`), then ``(N, C, T, H, W)`` -> ``[T, N, C, H, W]``."""
+        check_finite_input(self, x)
         if not self.is_streaming:
             reset_neurons(self)
         if self.with_cp:

@@ -9,15 +9,22 @@ Embedded, generated datasets (imported lazily: they need OpenCV, not torch):
 * ``seg_clips`` (:mod:`mmspike.datasets.seg_clips`): video semantic segmentation (frames and
   per-pixel masks) in the on-disk layout of VSPW.
 
-:class:`ShuffleFrames` is the frame-order control transform.
+:class:`ShuffleFrames` is the frame-order control transform; :class:`GaussianNoise` and
+:class:`SaltPepperNoise` (:mod:`mmspike.datasets.noise`) are the test-time noise of the
+robustness evaluation (``tools/analysis/robustness.py``).
+:class:`DatasetCheckHook` (:mod:`mmspike.datasets.checks`) checks the videos of the annotation
+lists and the training batch size before a run starts.
 """
 import os
 import os.path as osp
 import time
 
+from .checks import DataCheckError, DatasetCheckHook
+from .noise import GaussianNoise, SaltPepperNoise
 from .transforms import ShuffleFrames
 
-__all__ = ['prepare_embedded_dataset', 'ShuffleFrames']
+__all__ = ['prepare_embedded_dataset', 'ShuffleFrames', 'GaussianNoise', 'SaltPepperNoise',
+           'DatasetCheckHook', 'DataCheckError']
 
 
 GENERATORS = ('motion_clips', 'pose_clips', 'seg_clips')
@@ -28,8 +35,12 @@ def prepare_embedded_dataset(cfg, timeout_s=600):
     ``dict(root=..., generator='motion_clips' | 'pose_clips' | 'seg_clips', **arguments of its
     write_dataset)``; ``generator`` defaults to ``'motion_clips'``.
 
-    Under a distributed launch only local rank 0 writes; the other ranks wait for its
-    ``meta.json``.  Does nothing for configs without ``embedded_dataset``.
+    Under a distributed launch only local rank 0 writes.  When the process group is already
+    initialised (``tools/train.py`` and ``tools/test.py`` start it first) the other processes
+    wait at a collective until it has finished (:func:`mmspike.dist.run_on_local_rank_zero`;
+    an error on rank 0 is raised on every process); without one they wait for its
+    ``meta.json`` for up to ``timeout_s`` seconds.  Does nothing for configs without
+    ``embedded_dataset``.
     """
     spec = cfg.get('embedded_dataset', None)
     if not spec:
@@ -40,10 +51,18 @@ def prepare_embedded_dataset(cfg, timeout_s=600):
     if generator not in GENERATORS:
         raise ValueError(f'embedded_dataset.generator must be one of {GENERATORS}, got '
                          f'{generator!r}')
-    if int(os.environ.get('LOCAL_RANK', '0')) == 0:
+
+    def write():
         import importlib
         module = importlib.import_module(f'{__name__}.{generator}')
         return module.write_dataset(root, **spec)
+
+    from mmengine.dist import is_distributed
+    if is_distributed():
+        from ..dist import run_on_local_rank_zero
+        return run_on_local_rank_zero(write, f'writing the embedded dataset in {root!r}')
+    if int(os.environ.get('LOCAL_RANK', '0')) == 0:
+        return write()
     deadline = time.time() + timeout_s
     while not osp.isfile(osp.join(root, 'meta.json')):
         if time.time() > deadline:

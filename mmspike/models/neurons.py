@@ -12,6 +12,12 @@ spikingjelly 2.0 to 1e-6):
 PLIF learns one scalar ``w`` per layer with ``1 / tau = sigmoid(w)``, initialised to
 ``w0 = -ln(init_tau - 1)``.  ``V[-1] = V_reset``; call :meth:`reset` (or
 :func:`reset_neurons`) between independent samples.
+
+Mixed precision: a float16 / bfloat16 input (e.g. a layer's output under ``torch.autocast``) is
+cast to float32 first, so the membrane, the charge-fire-reset loop and the surrogate gradient
+stay in float32 (a threshold crossing must not depend on 8 bits of mantissa); the spikes are
+returned in the input's dtype, in which 0/1 and I-LIF's integers up to 256 are exact, and the
+gradient reaching the input is cast back to its dtype by autograd.
 """
 import math
 
@@ -169,6 +175,8 @@ class StatefulModule(nn.Module):
 
 #: ``backend`` values of the multi-step neurons.
 NEURON_BACKENDS = ('fused', 'reference')
+#: input dtypes a neuron casts to float32 (its state and surrogate stay in float32)
+LOW_PRECISION_DTYPES = (torch.float16, torch.bfloat16)
 
 
 class _FusedMultiStep(torch.autograd.Function):
@@ -193,6 +201,7 @@ class _FusedMultiStep(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x_seq, v0, rate_param, neuron, keep_v_seq):
+        ctx.set_materialize_grads(False)  # an unused output (the last V) gets None, not zeros
         ctx.neuron = neuron
         ctx.keep_v_seq = keep_v_seq
         spikes, v_out, h_seq, ctx.kernel_args = neuron._forward_no_grad(
@@ -415,6 +424,9 @@ class BaseMultiStepNeuron(StatefulModule):
         if x_seq.dim() < 2:
             raise ValueError(f'{type(self).__name__} expects a multi-step input [T, B, ...], '
                              f'got shape {tuple(x_seq.shape)}')
+        in_dtype = x_seq.dtype
+        if in_dtype in LOW_PRECISION_DTYPES:  # mixed precision: the neuron runs in float32
+            x_seq = x_seq.float()
         v = self.v
         if v is None:
             v = torch.full_like(x_seq[0], self.v_reset)
@@ -436,7 +448,7 @@ class BaseMultiStepNeuron(StatefulModule):
             self.v = v_out[-1]
         else:
             self.v = v_out
-        return spikes
+        return spikes.to(in_dtype)
 
     def _backend_repr(self):
         return '' if self.backend == 'fused' else f', backend={self.backend!r}'

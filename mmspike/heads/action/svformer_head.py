@@ -74,6 +74,19 @@ class SVFormerHead(SpikingClsHead):
                                        (self.num_frames, ) + self.feat_size, groups=groups)
         self.temporal_bn = nn.BatchNorm3d(in_channels)
 
+    @property
+    def min_train_batch_size(self) -> int:
+        """Clips per process a training batch needs: 2, because the Conv3d leaves one value per
+        channel and clip and BatchNorm3d normalises those over the batch; 1 when the BatchNorm
+        is synchronised (``sync_bn``, a ``process_group``) over >= 2 processes.  Read by
+        :class:`~mmspike.datasets.DatasetCheckHook` before training starts."""
+        bn = self.temporal_bn
+        if hasattr(bn, 'process_group') and torch.distributed.is_available() \
+                and torch.distributed.is_initialized() \
+                and torch.distributed.get_world_size(bn.process_group) > 1:
+            return 1
+        return 2
+
     def forward(self, x, **kwargs) -> torch.Tensor:
         x = last_feature_map(x, self)
         expected = (self.num_frames, self.in_channels) + self.feat_size
@@ -81,6 +94,15 @@ class SVFormerHead(SpikingClsHead):
             raise ValueError(
                 f'{type(self).__name__} expects [T, N, C, H, W] features with T={expected[0]}, '
                 f'C={expected[1]}, (H, W)={expected[2:]}, got shape {tuple(x.shape)}')
+        if self.training and self.temporal_bn.training \
+                and x.shape[1] < self.min_train_batch_size:
+            raise ValueError(
+                f'{type(self).__name__}: a training batch of {x.shape[1]} clip(s) per process, '
+                f'but its BatchNorm3d (temporal_bn) normalises the one value per channel and '
+                f'clip that the Conv3d leaves over the batch, so it needs at least '
+                f'{self.min_train_batch_size}; set train_dataloader.batch_size >= 2 (and '
+                f"drop_last=True if an epoch ends in a batch of one), or with >= 2 processes "
+                f"sync_bn='torch', or put temporal_bn in eval mode")
         reset_neurons(self)
         x = self.neuron(x).permute(1, 2, 0, 3, 4)  # [N, C, T, H, W]
         x = self.temporal_bn(self.temporal_conv(x)).flatten(1)  # [N, C]
