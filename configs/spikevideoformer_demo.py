@@ -24,12 +24,6 @@ model = dict(
     data_preprocessor=dict(type='ActionDataPreprocessor', mean=[127.5, 127.5, 127.5],
                            std=[64.0, 64.0, 64.0], format_shape='NCTHW'))
 randomness = dict(seed=0, deterministic=False)
-train_cfg = dict(max_epochs=8)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=7, eta_min=1e-5, by_epoch=True, begin=1, end=8),
-]
 test_evaluator = [dict(type='AccMetric'), dict(type='SpikeEnergyMetric')]
 
 

@@ -5,3 +5,10 @@ _base_ = [
     '_base_/schedules/adamw_demo.py', '_base_/runtime_mmaction.py'
 ]
 randomness = dict(seed=0, deterministic=False)
+# 10 epochs (the action demos' schedule has 8)
+train_cfg = dict(max_epochs=10)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=9, eta_min=1e-5, by_epoch=True, begin=1, end=10),
+]

@@ -271,3 +271,45 @@ def test_unknown_arch_lists_the_valid_ones(cls):
         message = str(info.value)
         assert f"{cls.__name__}: unknown arch 'gigantic'; expected one of " \
                f'{sorted(cls.arch_zoo)}' in message
+
+
+def test_bad_event_files_are_listed_by_the_run_check(tmp_path):
+    """Event clips (``.npz``) are read with load_events by the same check: a corrupt, an empty
+    and a missing file are named with their reason; a good one passes."""
+    import mmspike.action  # noqa: F401  (registers EventClipDataset in MMAction2)
+    from mmspike.datasets.events import save_events
+    from mmaction.registry import DATASETS
+    root = tmp_path / 'events'
+    root.mkdir()
+    t = np.arange(10, dtype=np.int64) * 100
+    save_events(str(root / 'good.npz'), t, t % 8, t % 4, (t // 100) % 2, height=4, width=8)
+    (root / 'corrupt.npz').write_bytes(b'not a zip file at all')
+    (root / 'empty.npz').write_bytes(b'')
+    ann = tmp_path / 'events.txt'
+    ann.write_text('good.npz 0\ncorrupt.npz 1\nempty.npz 0\nmissing.npz 1\n')
+    dataset = DATASETS.build(dict(type='EventClipDataset', ann_file=str(ann),
+                                  data_prefix=dict(events=str(root)), pipeline=[]))
+    with pytest.raises(DataCheckError) as info:
+        check_dataset_videos(dataset, 'train_dataloader')
+    message = str(info.value)
+    assert '3 of the 4' in message, message
+    assert f"{root / 'corrupt.npz'}: cannot be read as events" in message
+    assert f"{root / 'empty.npz'}: is empty (0 bytes)" in message
+    assert f"{root / 'missing.npz'}: does not exist" in message
+    assert 'good.npz' not in message
+    # a stream with zero events: refused, unless the pipeline reads it with allow_empty=True
+    no_events = np.zeros(0, np.int64)
+    save_events(str(root / 'silent.npz'), no_events, no_events, no_events, no_events, height=4,
+                width=8, allow_empty=True)
+    ann.write_text('good.npz 0\nsilent.npz 1\n')
+    for allow_empty in (False, True):
+        dataset = DATASETS.build(dict(type='EventClipDataset', ann_file=str(ann),
+                                      data_prefix=dict(events=str(root)),
+                                      pipeline=[dict(type='LoadEvents', allow_empty=allow_empty)]))
+        if allow_empty:
+            check_dataset_videos(dataset, 'train_dataloader')
+            continue
+        with pytest.raises(DataCheckError) as info:
+            check_dataset_videos(dataset, 'train_dataloader')
+        assert f"{root / 'silent.npz'}: cannot be read as events" in str(info.value)
+        assert 'no events' in str(info.value) or 'zero events' in str(info.value), info.value

@@ -32,7 +32,7 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--shuffle-frames', action='store_true',
                         help='control run: permute the frames of every test clip '
-                        '(ShuffleFrames before FormatShape)')
+                        '(ShuffleFrames before FormatShape or FormatEventShape)')
     parser.add_argument('--show-dir', help='write pictures of the first test clips to this '
                         'directory (relative: under the work dir): 3D pose: MP4 videos of '
                         'predicted vs ground-truth skeletons; segmentation: ground truth and '
@@ -42,11 +42,14 @@ def parse_args(argv=None):
 
 
 def insert_shuffle_frames(pipeline):
+    """Put ``ShuffleFrames`` before the step that formats the frames (``FormatShape`` for
+    videos, ``FormatEventShape`` for integrated event frames)."""
     types = [step['type'] for step in pipeline]
-    if 'FormatShape' not in types:
-        raise ValueError(f'--shuffle-frames needs a FormatShape step in the test pipeline, '
-                         f'found {types}')
-    pipeline.insert(types.index('FormatShape'), dict(type='ShuffleFrames', seed=0))
+    formats = [name for name in ('FormatShape', 'FormatEventShape') if name in types]
+    if not formats:
+        raise ValueError(f'--shuffle-frames needs a FormatShape or FormatEventShape step in the '
+                         f'test pipeline, found {types}')
+    pipeline.insert(types.index(formats[0]), dict(type='ShuffleFrames', seed=0))
 
 
 SHOW_HOOKS = {'VideoPoseLifter': 'PoseVideoHook', 'VideoEncoderDecoder': 'SegClipVisualizationHook'}

@@ -164,6 +164,14 @@ def required_frames(dataset) -> Tuple[Optional[int], str]:
     return best, name
 
 
+def accepts_empty_event_files(dataset) -> bool:
+    """Whether ``dataset``'s pipeline reads event files with ``LoadEvents(allow_empty=True)``
+    (the embedded event dataset keeps clips an event camera barely sees)."""
+    steps = getattr(getattr(dataset, 'pipeline', None), 'transforms', None) or []
+    return any(type(step).__name__ == 'LoadEvents' and getattr(step, 'allow_empty', False)
+               for step in steps)
+
+
 def _data_infos(dataset) -> Iterator[dict]:
     if getattr(dataset, '_fully_initialized', True) is False:
         dataset.full_init()
@@ -171,9 +179,29 @@ def _data_infos(dataset) -> Iterator[dict]:
         yield dataset.get_data_info(index)
 
 
+EVENT_SUFFIXES = ('.npz', '.aedat')
+
+
+def probe_event_file(path: str, allow_empty: bool = False) -> Optional[str]:
+    """Why the event file ``path`` (:mod:`mmspike.datasets.events`) cannot be used, or None:
+    it is read once with :func:`~mmspike.datasets.events.load_events`, which names a missing,
+    empty, truncated or corrupt file, zero events (unless ``allow_empty``) and bad
+    coordinates."""
+    problem = file_problem(path)
+    if problem is not None:
+        return problem
+    from .events import load_events
+    try:
+        load_events(path, allow_empty=allow_empty)
+    except (ValueError, OSError) as error:  # EventFileError is a ValueError
+        return f'cannot be read as events: {error}'
+    return None
+
+
 def find_bad_videos(dataset, probe: bool = True, logger=None) -> Tuple[List[Tuple[str, str]], int]:
-    """``([(file, reason), ...], number of entries checked)`` for the videos (``filename``) and
-    frame folders (``frame_dir`` with ``total_frames``) of ``dataset``'s annotation list: missing,
+    """``([(file, reason), ...], number of entries checked)`` for the videos (``filename``),
+    event files (``.npz`` / ``.aedat``, :func:`probe_event_file`) and frame folders
+    (``frame_dir`` with ``total_frames``) of ``dataset``'s annotation list: missing,
     empty, unreadable (with ``probe``) or shorter than the pipeline's ``clip_len``.
 
     Args:
@@ -183,6 +211,7 @@ def find_bad_videos(dataset, probe: bool = True, logger=None) -> Tuple[List[Tupl
         logger: an mmengine logger for progress lines on long lists. Defaults to None (none).
     """
     need, step = required_frames(dataset)
+    allow_empty = accepts_empty_event_files(dataset)
     too_short = f'fewer than clip_len={need} ({step})'
     bad, checked, start, last_log = [], 0, time.time(), time.time()
     infos = _data_infos(dataset)
@@ -192,7 +221,11 @@ def find_bad_videos(dataset, probe: bool = True, logger=None) -> Tuple[List[Tupl
     total = len(dataset)
     for info in itertools.chain([first], infos):
         checked += 1
-        if 'filename' in info:
+        if 'filename' in info and str(info['filename']).endswith(EVENT_SUFFIXES):
+            path = info['filename']  # event files become clip_len frames whatever their length
+            reason = probe_event_file(path, allow_empty) if probe else file_problem(path)
+            frames = None
+        elif 'filename' in info:
             path = info['filename']
             if probe:
                 frames, reason = probe_video(path)

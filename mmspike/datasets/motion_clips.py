@@ -406,15 +406,17 @@ def _validate_write_args(seed, per_class, num_frames, size, fps) -> None:
         raise ValueError(f'fps must be a positive number, got {fps!r}')
 
 
-def _dataset_is_complete(root: Path) -> bool:
+def dataset_is_complete(root: Path, list_name=list_file_name, files_dir: str = 'videos') -> bool:
+    """Whether ``root`` has ``classes.txt``, the annotation list of every split
+    (``list_name(split)``) and every file those lists name (under ``root/files_dir``)."""
     if not (root / 'classes.txt').is_file():
         return False
     for split in SPLITS:
-        list_file = root / list_file_name(split)
+        list_file = root / list_name(split)
         if not list_file.is_file():
             return False
         for line in list_file.read_text().splitlines():
-            if not (root / 'videos' / line.rsplit(' ', 1)[0]).is_file():
+            if not (root / files_dir / line.rsplit(' ', 1)[0]).is_file():
                 return False
     return True
 
@@ -469,7 +471,7 @@ def write_dataset(root, train_per_class: int = 40, val_per_class: int = 10,
     meta = _full_meta(_requested_meta(int(seed), {k: int(v) for k, v in per_class.items()},
                                       int(num_frames), int(size), fps))
 
-    if read_meta(root) == meta and _dataset_is_complete(root):
+    if read_meta(root) == meta and dataset_is_complete(root):
         print(f'[motion_clips] reusing {root} (meta.json matches)', flush=True)
         return meta
     started = time.perf_counter()

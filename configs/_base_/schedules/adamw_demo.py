@@ -1,4 +1,5 @@
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=10, val_begin=1, val_interval=2)
+# The demos' schedule: 8 epochs, one of linear warm-up, then cosine annealing.
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=8, val_begin=1, val_interval=2)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
@@ -11,6 +12,6 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=9, eta_min=1e-5, by_epoch=True, begin=1, end=10),
+    dict(type='CosineAnnealingLR', T_max=7, eta_min=1e-5, by_epoch=True, begin=1, end=8),
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=16)
