@@ -80,6 +80,31 @@ def test_fused_equals_reference(name, dtype, atol, store_v_seq, fused_path):
         assert reference['w'].abs() > 0
 
 
+@pytest.mark.parametrize('name', sorted(NEURONS))
+def test_kernel_equals_reference_across_threads_and_tiles(name):
+    """M = 2 * 8 * 37 * 41 = 24272 elements per step: more than one thread's grain (8192) and
+    several of the backward's 2048-element tiles, the last one partial; two calls, so that the
+    second starts from a membrane; float64, 1e-10."""
+    assert neuron_kernels.load_cpu_kernels() is not None, neuron_kernels.cpu_kernel_status()
+    results = {}
+    for backend in ('fused', 'reference'):
+        torch.manual_seed(0)
+        neuron = NEURONS[name](backend=backend).double()
+        gen = torch.Generator().manual_seed(3)
+        x = (torch.randn(8, 2, 8, 37, 41, generator=gen, dtype=torch.float64) * 1.5 + 0.8)
+        x.requires_grad_(True)
+        # two calls: the second starts from the first's membrane (v0 != 0)
+        spikes = torch.cat([neuron(x[:5]), neuron(x[5:])])
+        weights = torch.randn(spikes.shape, generator=gen, dtype=torch.float64)
+        ((spikes * weights).sum() + 0.3 * neuron.v.sum()).backward()
+        results[backend] = dict(spikes=spikes.detach(), v=neuron.v.detach(), grad=x.grad)
+        if isinstance(neuron, MultiStepPLIF):
+            results[backend]['w'] = neuron.w.grad
+    for key, expected in results['reference'].items():
+        torch.testing.assert_close(results['fused'][key], expected, rtol=1e-10, atol=1e-10,
+                                   msg=lambda m: f'{name} {key}: {m}')
+
+
 @pytest.mark.parametrize('layout', ['channels_last', 'transposed'])
 def test_fused_kernels_take_any_layout(layout, fused_path):
     """Channels-last maps run in place (their layout is kept); other views give the same

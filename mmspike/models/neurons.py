@@ -366,15 +366,20 @@ class BaseMultiStepNeuron(StatefulModule):
         return None
 
     def _kernel_args(self, x_seq):
-        """Arguments of the compiled CPU kernels for ``x_seq``, or None to use the PyTorch
-        loop (another device or dtype, a neuron the kernels do not implement, or no kernels)."""
-        if x_seq.device.type != 'cpu' or x_seq.dtype not in (torch.float32, torch.float64):
-            return None
-        params = self.kernel_params()
+        """Arguments of the kernels for ``x_seq`` (the compiled CPU kernel for float32 and
+        float64 CPU tensors, the Triton kernels for float32 CUDA tensors), or None to use the
+        PyTorch loop (another device or dtype, a neuron the kernels do not implement, or no
+        kernels)."""
+        if x_seq.device.type == 'cpu':
+            if x_seq.dtype not in (torch.float32, torch.float64):
+                return None
+            from ..ops.neuron_kernels import load_cpu_kernels
+            available = load_cpu_kernels() is not None
+        else:
+            from ..ops.neuron_triton import triton_available
+            available = x_seq.is_cuda and triton_available(x_seq)
+        params = self.kernel_params() if available else None
         if params is None:
-            return None
-        from ..ops.neuron_kernels import load_cpu_kernels
-        if load_cpu_kernels() is None:
             return None
         return tuple(params) + (bool(self.detach_reset), )
 

@@ -1,5 +1,7 @@
 """The compiled CPU kernels of the fused multi-step neurons and of the per-time-step
-BatchNorm (``csrc/neuron_cpu.cpp``, :mod:`mmspike.ops.temporal_norm`).
+BatchNorm (``csrc/neuron_cpu.cpp``, :mod:`mmspike.ops.temporal_norm`); :func:`forward` and
+:func:`backward` hand CUDA tensors to the neurons' Triton kernels
+(:mod:`mmspike.ops.neuron_triton`, untested on a GPU).
 
 The kernels are built with :func:`torch.utils.cpp_extension.load` on first use (about a minute,
 once per machine and torch version; ``tools/setup_env.sh`` builds them while it sets up the
@@ -128,13 +130,22 @@ def _unrows(flat: torch.Tensor, shape: Sequence[int], stride: Sequence[int]) -> 
     return flat.as_strided(tuple(shape), tuple(stride))
 
 
+def kernel_module(tensor: torch.Tensor):
+    """The kernels for ``tensor``'s device: the compiled CPU module, or for CUDA tensors the
+    Triton kernels (:mod:`mmspike.ops.neuron_triton`), which take the same calls."""
+    if tensor.device.type == 'cpu':
+        return load_cpu_kernels()
+    from . import neuron_triton
+    return neuron_triton
+
+
 def forward(x_seq: torch.Tensor, v0: torch.Tensor, keep_v_seq: bool, keep_h: bool,
             kernel_args: tuple):
     """A neuron's forward through the compiled kernel, in ``x_seq``'s memory layout: spikes,
     ``v_seq`` (``keep_v_seq``) or the last membrane, and ``H`` (``keep_h``, else None).
     ``kernel_args``: the neuron's ``_kernel_args``."""
     shape, stride = _kernel_layout(x_seq)
-    spikes, v_out, h_seq = load_cpu_kernels().neuron_forward(
+    spikes, v_out, h_seq = kernel_module(x_seq).neuron_forward(
         _rows(x_seq, shape, stride), _rows(v0, shape[1:], stride[1:], steps=False),
         keep_v_seq, keep_h, *kernel_args)
     v_out = (_unrows(v_out, shape, stride) if keep_v_seq
@@ -155,7 +166,7 @@ def backward(h_seq: torch.Tensor, v0: torch.Tensor, x_seq, grad_spikes, grad_v_o
     if grad_v_out is not None:
         gv = (_rows(grad_v_out, shape, stride) if keep_v_seq
               else _rows(grad_v_out, shape[1:], stride[1:], steps=False))
-    grad_x, grad_v, grad_rate = load_cpu_kernels().neuron_backward(
+    grad_x, grad_v, grad_rate = kernel_module(h_seq).neuron_backward(
         _rows(h_seq, shape, stride), _rows(v0, shape[1:], stride[1:], steps=False),
         _rows(x_seq, shape, stride) if learn_rate else empty,
         _rows(grad_spikes, shape, stride) if grad_spikes is not None else empty,
