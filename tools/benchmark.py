@@ -34,6 +34,11 @@ latency(longest T) / latency(shortest T) per variant.
 
 All variants run in one process (steps) or one after another (neurons), so the ratios are
 comparable; absolute times depend on the machine and on what else runs on it.
+
+GPU section: when CUDA is present (and without ``--no-gpu``) both modes run again on the GPU
+after the CPU table, with the same inputs, ``torch.cuda.synchronize`` around every timing and
+the peak memory from ``torch.cuda.max_memory_allocated`` (the fused neurons then use their
+Triton kernels).  It has not been run: no GPU was available while it was written.
 """
 import argparse
 import json
@@ -85,6 +90,23 @@ def _neuron_input(shape):
     return torch.randn(*shape, generator=gen) * 1.5 + 0.5, torch.randn(*shape, generator=gen)
 
 
+def _sync(device):
+    if str(device).startswith('cuda'):
+        import torch
+        torch.cuda.synchronize(device)
+
+
+def _gpu_peak_mib(device, run):
+    """Peak CUDA memory allocated during ``run()`` beyond what was allocated before."""
+    import torch
+    _sync(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    run()
+    _sync(device)
+    return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+
+
 def _neuron_step(neuron, x, grad):
     from mmspike.models.neurons import reset_neurons
     reset_neurons(neuron)  # mmspike's and spikingjelly's neurons alike
@@ -116,14 +138,16 @@ def _child_memory(kind, impl, shape):
     return json.loads(out.strip().splitlines()[-1])['peak_bytes']
 
 
-def bench_neurons(args):
+def bench_neurons(args, device='cpu'):
     import torch
     from mmspike.ops.neuron_kernels import cpu_kernel_status, load_cpu_kernels
     load_cpu_kernels()
     shape = tuple(args.shape)
-    print(f'neurons: forward + backward, float32 input {list(shape)}, '
-          f'{torch.get_num_threads()} threads; CPU kernel: {cpu_kernel_status()}')
-    x, grad = _neuron_input(shape)
+    on_gpu = device != 'cpu'
+    where = (f'GPU {torch.cuda.get_device_name(device)}' if on_gpu else
+             f'{torch.get_num_threads()} threads; CPU kernel: {cpu_kernel_status()}')
+    print(f'neurons: forward + backward, float32 input {list(shape)}, {where}')
+    x, grad = (t.to(device) for t in _neuron_input(shape))
     rows = []
     for kind in args.kinds:
         results = {}
@@ -131,14 +155,18 @@ def bench_neurons(args):
             neuron = _build_neuron(kind, impl)
             if neuron is None:
                 continue
+            neuron = neuron.to(device)
             for _ in range(3):
                 spikes, gx = _neuron_step(neuron, x, grad)
+            _sync(device)
             start = time.perf_counter()
             for _ in range(args.repeats):
                 _neuron_step(neuron, x, grad)
+            _sync(device)
             latency = (time.perf_counter() - start) / args.repeats
-            results[impl] = dict(latency_ms=latency * 1e3,
-                                 peak_mib=_child_memory(kind, impl, shape) / 2**20,
+            peak = (_gpu_peak_mib(device, lambda: _neuron_step(neuron, x, grad)) if on_gpu
+                    else _child_memory(kind, impl, shape) / 2**20)
+            results[impl] = dict(latency_ms=latency * 1e3, peak_mib=peak,
                                  spikes=spikes.detach(), grad=gx.detach())
         anchor = results.get('spikingjelly', results['reference'])
         anchor_name = 'spikingjelly' if 'spikingjelly' in results else 'reference'
@@ -156,7 +184,7 @@ def bench_neurons(args):
                   f'{row["peak_mib"]:8.1f} MiB   x{row["speedup_vs"]["ratio"]:<5} faster, '
                   f'memory x{row["memory_ratio"]:<6} of {anchor_name}; spikes and input '
                   f'gradient {"equal" if same else "DIFFER"}')
-    return dict(shape=list(shape), rows=rows)
+    return dict(shape=list(shape), device=str(device), rows=rows)
 
 
 VARIANTS = ('reference/contiguous', 'reference/channels_last', 'fused/contiguous',
@@ -253,7 +281,7 @@ def _step_memory(name, frames, batch, size, variant, optimizer):
     return json.loads(out.strip().splitlines()[-1])['peak_bytes']
 
 
-def bench_steps(args):
+def bench_steps(args, device='cpu'):
     import torch
 
     from mmspike.energy import estimate_energy
@@ -264,8 +292,11 @@ def bench_steps(args):
                or v.count('/') > 2 or (v.count('/') == 2 and v.split('/')[2] not in OPTIMIZERS)}
     if unknown:
         raise SystemExit(f'unknown --variants {sorted(unknown)}; choose from {VARIANTS}')
-    print(f'steps: {torch.get_num_threads()} threads; CPU kernel: {cpu_kernel_status()}; '
-          f'step = forward, loss, backward, {args.optimizer}; forward = eval mode, no grad')
+    on_gpu = device != 'cpu'
+    where = (f'GPU {torch.cuda.get_device_name(device)}' if on_gpu else
+             f'{torch.get_num_threads()} threads; CPU kernel: {cpu_kernel_status()}')
+    print(f'steps: {where}; step = forward, loss, backward, {args.optimizer}; forward = eval '
+          f'mode, no grad')
     out = {}
     for name in args.model:
         default_batch, default_frames, default_size = MODELS[name][1]
@@ -277,6 +308,9 @@ def bench_steps(args):
             state = {k: v.clone() for k, v in model.state_dict().items()}
             x, projections = _step_inputs(model, batch, frames, size)
             energy = estimate_energy(model.eval(), x)  # eval: the BatchNorm statistics stay
+            model.to(device)
+            state = {k: v.to(device) for k, v in state.items()}
+            x, projections = x.to(device), [p.to(device) for p in projections]
             reference = {}
             for variant in args.variants:
                 model.load_state_dict(state)
@@ -287,18 +321,22 @@ def bench_steps(args):
                 layout = variant.split('/')[1]
                 if variant.startswith('reference') and layout not in reference:
                     reference[layout] = (first_loss, grads)
+                _sync(device)
                 start = time.perf_counter()
                 for _ in range(args.repeats):
                     step()
+                _sync(device)
                 train_s = (time.perf_counter() - start) / args.repeats
                 model.eval()
                 with torch.no_grad():
                     reset_neurons(model)
                     model(x)
+                    _sync(device)
                     start = time.perf_counter()
                     for _ in range(args.repeats):
                         reset_neurons(model)
                         model(x)
+                    _sync(device)
                     forward_s = (time.perf_counter() - start) / args.repeats
                 row = dict(model=name, frames=frames, batch=batch, size=size, variant=variant,
                            optimizer=optimizer,
@@ -313,7 +351,9 @@ def bench_steps(args):
                     row['grad_diff_vs_reference'] = max(
                         (a - b).abs().max().item()
                         for a, b in zip(grads, ref_grads) if a is not None) / scale
-                if args.memory:
+                if on_gpu:
+                    row['peak_mib'] = _gpu_peak_mib(device, step)
+                elif args.memory:
                     row['peak_mib'] = _step_memory(name, frames, batch, size, variant,
                                                    optimizer) / 2**20
                 rows.append(row)
@@ -388,8 +428,16 @@ def main(argv=None):
                          help='adamw: torch.optim.AdamW as an mmengine config with '
                          "type='AdamW' builds it; adamw-fused: fused=True (default: adamw)")
     p_steps.add_argument('--json', help='write the results here')
+    for p in (p_neurons, p_steps):
+        p.add_argument('--no-gpu', action='store_true',
+                       help='skip the GPU section that runs when CUDA is present')
     args = parser.parse_args(argv)
-    result = bench_neurons(args) if args.what == 'neurons' else bench_steps(args)
+    bench = bench_neurons if args.what == 'neurons' else bench_steps
+    result = bench(args)
+    import torch
+    if torch.cuda.is_available() and not args.no_gpu:
+        print('\nGPU section (untested: written without a GPU)')
+        result = dict(cpu=result, gpu=bench(args, device='cuda'))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(result, f, indent=1)
