@@ -292,7 +292,7 @@ def test_bad_event_files_are_listed_by_the_run_check(tmp_path):
     with pytest.raises(DataCheckError) as info:
         check_dataset_videos(dataset, 'train_dataloader')
     message = str(info.value)
-    assert '3 of the 4' in message, message
+    assert '3 of the 4 event files listed in annotation file' in message, message
     assert f"{root / 'corrupt.npz'}: cannot be read as events" in message
     assert f"{root / 'empty.npz'}: is empty (0 bytes)" in message
     assert f"{root / 'missing.npz'}: does not exist" in message

@@ -269,8 +269,10 @@ def check_dataset_videos(dataset, split: str = 'dataset', probe: bool = True,
     if bad:
         listed = '\n'.join(f'  {path}: {reason}' for path, reason in bad[:max_listed])
         more = f'\n  ... and {len(bad) - max_listed} more' if len(bad) > max_listed else ''
+        events = all(str(path).endswith(EVENT_SUFFIXES) for path, _ in bad)
         raise DataCheckError(
-            f'{split}: {len(bad)} of the {checked} videos listed in annotation file '
+            f'{split}: {len(bad)} of the {checked} {"event files" if events else "videos"} '
+            f'listed in annotation file '
             f'{getattr(dataset, "ann_file", "?")!r} ({type(dataset).__name__}) cannot be used:\n'
             f'{listed}{more}\nfix or remove these entries (the check: mmspike.datasets.checks; '
             f'--cfg-options dataset_check.probe=False skips opening the videos, '
