@@ -40,7 +40,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 __all__ = ['frames_to_log_intensity', 'frame_timestamps_us', 'simulate_events',
-           'background_activity', 'merge_events', 'video_frames_to_events']
+           'background_activity', 'merge_events', 'video_frames_to_events', 'check_sensor_args']
 
 # Events within this fraction of a threshold of an exact crossing count as crossings.
 _CROSSING_TOLERANCE = 1e-9
@@ -87,12 +87,25 @@ def frame_timestamps_us(num_frames: int, fps: float) -> np.ndarray:
     return np.arange(int(num_frames), dtype=np.float64) * (1e6 / float(fps))
 
 
+def check_sensor_args(**sensor) -> None:
+    """Raise ``ValueError`` naming the first bad sensor parameter among those given:
+    ``threshold`` must be a number > 0; ``refractory_us``, ``threshold_sigma`` and
+    ``noise_rate`` numbers >= 0 (the one check of the model's parameters, for the library, the
+    embedded event dataset and ``tools/data/video_to_events.py``)."""
+    for name, value in sensor.items():
+        if name not in ('threshold', 'refractory_us', 'threshold_sigma', 'noise_rate'):
+            raise TypeError(f'unknown sensor parameter {name!r}')
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                             np.floating)):
+            raise ValueError(f'{name} must be a number, got {value!r}')
+        positive = name == 'threshold'
+        if (positive and not value > 0) or not value >= 0:
+            raise ValueError(f'{name} must be {">" if positive else ">="} 0, got {value}')
+
+
 def _pixel_thresholds(rng: np.random.Generator, shape: Sequence[int], threshold: float,
                       sigma: float, min_threshold: float):
-    if not threshold > 0:
-        raise ValueError(f'threshold must be > 0, got {threshold}')
-    if sigma < 0:
-        raise ValueError(f'threshold_sigma must be >= 0, got {sigma}')
+    check_sensor_args(threshold=threshold, threshold_sigma=sigma)
     if sigma == 0:
         full = np.full(shape, float(threshold))
         return full, full.copy()
@@ -182,8 +195,7 @@ def background_activity(rate_hz: float, height: int, width: int, start_us: float
     Returns:
         dict: ``t`` (float64), ``x``, ``y`` (int64), ``p`` (uint8), unsorted.
     """
-    if rate_hz < 0:
-        raise ValueError(f'noise rate must be >= 0, got {rate_hz}')
+    check_sensor_args(noise_rate=rate_hz)
     rng = np.random.default_rng(seed)
     duration_s = max(float(end_us) - float(start_us), 0.0) * 1e-6
     counts = rng.poisson(rate_hz * duration_s, height * width)

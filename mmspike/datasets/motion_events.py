@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from . import motion_clips
-from .event_sim import video_frames_to_events
+from .event_sim import check_sensor_args, video_frames_to_events
 from .staging import read_meta, staged_directory
 
 GENERATOR_NAME = 'mmspike.motion_events'
@@ -103,17 +103,6 @@ def clip_events(seed: int, split: str, label: int, index: int, num_frames: int =
     return video_frames_to_events(frames, fps=fps, seed=sensor_seed, **sensor)
 
 
-def _validate(threshold, refractory_us, threshold_sigma, noise_rate) -> None:
-    for name, value, positive in (('threshold', threshold, True),
-                                  ('refractory_us', refractory_us, False),
-                                  ('threshold_sigma', threshold_sigma, False),
-                                  ('noise_rate', noise_rate, False)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise ValueError(f'{name} must be a number, got {value!r}')
-        if (positive and not value > 0) or value < 0:
-            raise ValueError(f'{name} must be {">" if positive else ">="} 0, got {value}')
-
-
 def _write_split(staging: Path, split: str, meta: dict, sensor: dict) -> None:
     from .events import save_events
     started = time.perf_counter()
@@ -167,7 +156,8 @@ def write_dataset(root, train_per_class: int = 40, val_per_class: int = 10,
     """
     per_class = {'train': train_per_class, 'val': val_per_class, 'test': test_per_class}
     motion_clips._validate_write_args(seed, per_class, num_frames, size, fps)
-    _validate(threshold, refractory_us, threshold_sigma, noise_rate)
+    check_sensor_args(threshold=threshold, refractory_us=refractory_us,
+                      threshold_sigma=threshold_sigma, noise_rate=noise_rate)
     sensor = dict(threshold=float(threshold), refractory_us=float(refractory_us),
                   threshold_sigma=float(threshold_sigma), noise_rate=float(noise_rate))
     meta = {

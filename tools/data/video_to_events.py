@@ -262,11 +262,12 @@ def parse_args(argv=None):
                         help='also write <output>.png: N frames over their events (default 0: '
                         'none)')
     args = parser.parse_args(argv)
-    if not args.threshold > 0:
-        parser.error(f'--threshold must be > 0, got {args.threshold}')
-    for name in ('refractory_us', 'threshold_sigma', 'noise_rate'):
-        if getattr(args, name) < 0:
-            parser.error(f'--{name.replace("_", "-")} must be >= 0, got {getattr(args, name)}')
+    from mmspike.datasets.event_sim import check_sensor_args
+    try:
+        check_sensor_args(threshold=args.threshold, refractory_us=args.refractory_us,
+                          threshold_sigma=args.threshold_sigma, noise_rate=args.noise_rate)
+    except ValueError as error:
+        parser.error(f'{error} (--{str(error).split()[0].replace("_", "-")})')
     if args.preview < 0:
         parser.error(f'--preview must be >= 0, got {args.preview}')
     if args.fps is not None and not args.fps > 0:
