@@ -50,6 +50,16 @@ def _events_and_size(results: dict, owner) -> Tuple[dict, Tuple[int, int]]:
     return results['events'], (height, width)
 
 
+def _required_size(size, owner) -> Tuple[int, int]:
+    """``(w, h)`` of a transform's ``size`` argument (one int for a square); None is an
+    error."""
+    name = type(owner).__name__
+    pair = positive_pair(size, f'{name} size', '(w, h)')
+    if pair is None:
+        raise ValueError(f'{name}: size must be given, got None')
+    return pair
+
+
 def _select(events: dict, keep: np.ndarray) -> dict:
     return {key: events[key][keep] for key in EVENT_KEYS}
 
@@ -162,9 +172,7 @@ class EventResize(BaseTransform):
     """
 
     def __init__(self, size: Union[int, Sequence[int]]):
-        self.size = positive_pair(size, 'EventResize size', '(w, h)')
-        if self.size is None:
-            raise ValueError('EventResize: size must be given, got None')
+        self.size = _required_size(size, self)
 
     def transform(self, results: dict) -> dict:
         events, (height, width) = _events_and_size(results, self)
@@ -182,8 +190,35 @@ class EventResize(BaseTransform):
         return f'{type(self).__name__}(size={self.size})'
 
 
+class _EventCrop(BaseTransform):
+    """Keep the events inside a ``size`` window of the sensor and shift them to its corner;
+    subclasses choose the window's corner (:meth:`_origin`).
+
+    Args:
+        size (int | tuple[int, int]): window ``(w, h)``, or one int for a square; at most the
+            sensor size.
+    """
+
+    def __init__(self, size: Union[int, Sequence[int]]):
+        self.size = _required_size(size, self)
+
+    def _origin(self, width: int, height: int, w: int, h: int) -> Tuple[int, int]:
+        raise NotImplementedError
+
+    def transform(self, results: dict) -> dict:
+        _, (height, width) = _events_and_size(results, self)
+        w, h = self.size
+        if w > width or h > height:
+            raise ValueError(f'{type(self).__name__}: crop (w, h)={self.size} is larger than '
+                             f'the sensor (w, h)={(width, height)}')
+        return _crop(results, *self._origin(width, height, w, h), w, h)
+
+    def __repr__(self):
+        return f'{type(self).__name__}(size={self.size})'
+
+
 @TRANSFORMS.register_module()
-class EventRandomCrop(BaseTransform):
+class EventRandomCrop(_EventCrop):
     """Keep the events inside a random ``size`` window (uniform over the positions inside the
     sensor) and shift them to its corner.
 
@@ -192,27 +227,13 @@ class EventRandomCrop(BaseTransform):
             sensor size.
     """
 
-    def __init__(self, size: Union[int, Sequence[int]]):
-        self.size = positive_pair(size, 'EventRandomCrop size', '(w, h)')
-        if self.size is None:
-            raise ValueError('EventRandomCrop: size must be given, got None')
-
-    def transform(self, results: dict) -> dict:
-        _, (height, width) = _events_and_size(results, self)
-        w, h = self.size
-        if w > width or h > height:
-            raise ValueError(f'EventRandomCrop: crop (w, h)={self.size} is larger than the '
-                             f'sensor (w, h)={(width, height)}')
-        x0 = int(np.random.randint(0, width - w + 1))
-        y0 = int(np.random.randint(0, height - h + 1))
-        return _crop(results, x0, y0, w, h)
-
-    def __repr__(self):
-        return f'{type(self).__name__}(size={self.size})'
+    def _origin(self, width, height, w, h):
+        return (int(np.random.randint(0, width - w + 1)),
+                int(np.random.randint(0, height - h + 1)))
 
 
 @TRANSFORMS.register_module()
-class EventCenterCrop(BaseTransform):
+class EventCenterCrop(_EventCrop):
     """Keep the events inside the central ``size`` window and shift them to its corner.
 
     Args:
@@ -220,21 +241,8 @@ class EventCenterCrop(BaseTransform):
             sensor size.
     """
 
-    def __init__(self, size: Union[int, Sequence[int]]):
-        self.size = positive_pair(size, 'EventCenterCrop size', '(w, h)')
-        if self.size is None:
-            raise ValueError('EventCenterCrop: size must be given, got None')
-
-    def transform(self, results: dict) -> dict:
-        _, (height, width) = _events_and_size(results, self)
-        w, h = self.size
-        if w > width or h > height:
-            raise ValueError(f'EventCenterCrop: crop (w, h)={self.size} is larger than the '
-                             f'sensor (w, h)={(width, height)}')
-        return _crop(results, (width - w) // 2, (height - h) // 2, w, h)
-
-    def __repr__(self):
-        return f'{type(self).__name__}(size={self.size})'
+    def _origin(self, width, height, w, h):
+        return (width - w) // 2, (height - h) // 2
 
 
 @TRANSFORMS.register_module()
