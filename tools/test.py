@@ -21,6 +21,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import mmspike  # noqa: E402,F401  (registers modules, applies compat repairs)
 from mmspike.datasets import prepare_embedded_dataset  # noqa: E402
+from mmspike.datasets.transforms import format_step_index  # noqa: E402
 from mmspike.dist import init_distributed  # noqa: E402
 from mmspike.hooks import PoseVideoHook, SegClipVisualizationHook  # noqa: E402
 from mmspike.runner_utils import add_common_args, load_run_config  # noqa: E402
@@ -44,12 +45,8 @@ def parse_args(argv=None):
 def insert_shuffle_frames(pipeline):
     """Put ``ShuffleFrames`` before the step that formats the frames (``FormatShape`` for
     videos, ``FormatEventShape`` for integrated event frames)."""
-    types = [step['type'] for step in pipeline]
-    formats = [name for name in ('FormatShape', 'FormatEventShape') if name in types]
-    if not formats:
-        raise ValueError(f'--shuffle-frames needs a FormatShape or FormatEventShape step in the '
-                         f'test pipeline, found {types}')
-    pipeline.insert(types.index(formats[0]), dict(type='ShuffleFrames', seed=0))
+    pipeline.insert(format_step_index(pipeline, '--shuffle-frames'),
+                    dict(type='ShuffleFrames', seed=0))
 
 
 SHOW_HOOKS = {'VideoPoseLifter': 'PoseVideoHook', 'VideoEncoderDecoder': 'SegClipVisualizationHook'}

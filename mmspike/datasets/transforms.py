@@ -14,6 +14,22 @@ from mmcv.transforms import BaseTransform
 from ..models.layers import positive_pair
 from ..registry import TRANSFORMS
 
+#: the steps that turn decoded frames into the model's clip layout (videos, event frames)
+FORMAT_STEPS = ('FormatShape', 'FormatEventShape')
+
+
+def format_step_index(pipeline: Sequence[dict], purpose: str,
+                      formats: Sequence[str] = FORMAT_STEPS) -> int:
+    """Index of the first of ``formats`` in ``pipeline`` (step dicts), the place where a
+    test-time step on the decoded frames (``ShuffleFrames``, noise) goes; a ``ValueError``
+    naming ``purpose`` and the pipeline's steps when there is none."""
+    types = [step.get('type') for step in pipeline]
+    found = [name for name in formats if name in types]
+    if not found:
+        raise ValueError(f'{purpose} needs a {" or ".join(formats)} step in the test pipeline, '
+                         f'found {types}')
+    return types.index(found[0])
+
 
 @TRANSFORMS.register_module()
 class ShuffleFrames(BaseTransform):

@@ -62,14 +62,13 @@ def insert_noise(pipeline, noise, level, seed=0):
     """Return a copy of ``pipeline`` (list of step dicts) with the noise step of (``noise``,
     ``level``) inserted before ``FormatShape``; ``'clean'`` returns an unchanged copy."""
     from mmspike.datasets.noise import noise_step
+    from mmspike.datasets.transforms import format_step_index
     pipeline = [dict(step) for step in pipeline]
     if noise == 'clean':
         return pipeline
-    types = [step.get('type') for step in pipeline]
-    if 'FormatShape' not in types:
-        raise ValueError(f'robustness needs a FormatShape step in the test pipeline to put the '
-                         f'noise before, found {types}')
-    pipeline.insert(types.index('FormatShape'), noise_step(noise, level, seed))
+    # the noise acts on uint8 video frames, so only before FormatShape (not event frames)
+    at = format_step_index(pipeline, 'robustness', formats=('FormatShape', ))
+    pipeline.insert(at, noise_step(noise, level, seed))
     return pipeline
 
 
