@@ -85,6 +85,19 @@ def mmengine_needs_weights_only_repair():
             and _version_tuple(mmengine.__version__) <= (0, 10, 7))
 
 
+def patch_once(owner, name, make):
+    """Replace ``owner.<name>`` by ``make(original)`` unless mmspike already did: the
+    replacement keeps the original as ``__wrapped_by_mmspike__``, so the repairs are idempotent
+    and never wrap their own wrappers.  Returns the function now in place."""
+    current = getattr(owner, name)
+    if getattr(current, '__wrapped_by_mmspike__', None) is not None:
+        return current
+    replacement = make(current)
+    replacement.__wrapped_by_mmspike__ = current
+    setattr(owner, name, replacement)
+    return replacement
+
+
 def load_from_local_safe(filename, map_location=None):
     """mmengine's loader for local paths: :func:`mmspike.checkpoint.load_checkpoint_file`
     (``weights_only=True`` with the runner allowlist; ``MMSPIKE_TRUST_CHECKPOINTS=1`` opts out)."""
@@ -185,39 +198,37 @@ def repair_mmengine_checkpoint_saving():
     import mmengine.runner as runner_package
     import mmengine.runner.checkpoint as checkpoint_module
     import mmengine.runner.runner as runner_module
-    save = checkpoint_module.save_checkpoint
-    save = getattr(save, '__wrapped_by_mmspike__', save)
 
-    def save_checkpoint(checkpoint, filename, file_client_args=None, backend_args=None):
-        if is_local_path(filename, file_client_args, backend_args):
-            from .checkpoint import atomic_save
-            atomic_save(checkpoint, str(filename))
-        else:
-            save(checkpoint, filename, file_client_args=file_client_args,
-                 backend_args=backend_args)
+    def atomic_local_save(save):
+        def save_checkpoint(checkpoint, filename, file_client_args=None, backend_args=None):
+            if is_local_path(filename, file_client_args, backend_args):
+                from .checkpoint import atomic_save
+                atomic_save(checkpoint, str(filename))
+            else:
+                save(checkpoint, filename, file_client_args=file_client_args,
+                     backend_args=backend_args)
+        return save_checkpoint
 
-    save_checkpoint.__wrapped_by_mmspike__ = save
-    for module in (checkpoint_module, runner_module, runner_package):
+    save_checkpoint = patch_once(checkpoint_module, 'save_checkpoint', atomic_local_save)
+    for module in (runner_module, runner_package):  # they imported the original by name
         module.save_checkpoint = save_checkpoint
 
     hook_module.open = _open_atomic_pointer
-    Hook = hook_module.CheckpointHook
-    save_with_step = Hook._save_checkpoint_with_step
-    save_with_step = getattr(save_with_step, '__wrapped_by_mmspike__', save_with_step)
 
-    def save_checkpoint_with_step(self, runner, step, meta):
-        backend = self.file_backend
-        deferred = _DeferredRemovals(backend)
-        self.file_backend = deferred
-        try:
-            save_with_step(self, runner, step, meta)
-        finally:
-            self.file_backend = backend
-        for action, path in deferred.pending:
-            getattr(backend, action)(path)
+    def removals_after_save(save_with_step):
+        def save_checkpoint_with_step(self, runner, step, meta):
+            backend = self.file_backend
+            deferred = _DeferredRemovals(backend)
+            self.file_backend = deferred
+            try:
+                save_with_step(self, runner, step, meta)
+            finally:
+                self.file_backend = backend
+            for action, path in deferred.pending:
+                getattr(backend, action)(path)
+        return save_checkpoint_with_step
 
-    save_checkpoint_with_step.__wrapped_by_mmspike__ = save_with_step
-    Hook._save_checkpoint_with_step = save_checkpoint_with_step
+    patch_once(hook_module.CheckpointHook, '_save_checkpoint_with_step', removals_after_save)
     return True
 
 
@@ -322,26 +333,19 @@ def repair_mmengine_cpu_distributed():
     import mmengine.runner.runner as runner_module
 
     from . import dist as mmspike_dist
-    init = dist_utils._init_dist_pytorch
-    if not getattr(init, '__wrapped_by_mmspike__', None):
+
+    def device_aware_init(init):
         def init_dist_pytorch(backend, init_backend='torch', **kwargs):
             mmspike_dist.init_dist_pytorch(backend, init_backend=init_backend, original=init,
                                            **kwargs)
+        return init_dist_pytorch
 
-        init_dist_pytorch.__wrapped_by_mmspike__ = init
-        dist_utils._init_dist_pytorch = init_dist_pytorch
-
-    convert = runner_module.convert_sync_batchnorm
-    if not getattr(convert, '__wrapped_by_mmspike__', None):
+    def any_backend_sync_bn(convert):
         def convert_sync_batchnorm(module, implementation='torch'):
             return mmspike_dist.sync_batchnorm_for(module, implementation, convert)
+        return convert_sync_batchnorm
 
-        convert_sync_batchnorm.__wrapped_by_mmspike__ = convert
-        runner_module.convert_sync_batchnorm = convert_sync_batchnorm
-
-    Runner = runner_module.Runner
-    wrap = Runner.wrap_model
-    if not getattr(wrap, '__wrapped_by_mmspike__', None):
+    def cpu_ddp_wrapper(wrap):
         def wrap_model(self, model_wrapper_cfg, model):
             from mmengine.device import get_device
             from mmengine.model import is_model_wrapper
@@ -354,9 +358,11 @@ def repair_mmengine_cpu_distributed():
                     model_wrapper_cfg = mmspike_dist.cpu_model_wrapper_cfg(
                         model_wrapper_cfg, self.cfg.get('find_unused_parameters', False))
             return wrap(self, model_wrapper_cfg, model)
+        return wrap_model
 
-        wrap_model.__wrapped_by_mmspike__ = wrap
-        Runner.wrap_model = wrap_model
+    patch_once(dist_utils, '_init_dist_pytorch', device_aware_init)
+    patch_once(runner_module, 'convert_sync_batchnorm', any_backend_sync_bn)
+    patch_once(runner_module.Runner, 'wrap_model', cpu_ddp_wrapper)
     return True
 
 
@@ -375,17 +381,16 @@ def repair_mmaction_bf16_scores():
         return False
     import torch
     from mmaction.models.heads.base import BaseHead
-    original = BaseHead.loss_by_feat
-    if getattr(original, '__wrapped_by_mmspike__', None):
-        return True
 
-    def loss_by_feat(self, cls_scores, data_samples):
-        if torch.is_tensor(cls_scores) and cls_scores.dtype in (torch.float16, torch.bfloat16):
-            cls_scores = cls_scores.float()
-        return original(self, cls_scores, data_samples)
+    def float32_scores(original):
+        def loss_by_feat(self, cls_scores, data_samples):
+            low_precision = (torch.float16, torch.bfloat16)
+            if torch.is_tensor(cls_scores) and cls_scores.dtype in low_precision:
+                cls_scores = cls_scores.float()
+            return original(self, cls_scores, data_samples)
+        return loss_by_feat
 
-    loss_by_feat.__wrapped_by_mmspike__ = original
-    BaseHead.loss_by_feat = loss_by_feat
+    patch_once(BaseHead, 'loss_by_feat', float32_scores)
     return True
 
 
