@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..ops.temporal_norm import temporal_batch_norm
-from .neurons import MultiStepILIF, MultiStepLIF, MultiStepPLIF
+from .neurons import LOW_PRECISION_DTYPES, MultiStepILIF, MultiStepLIF, MultiStepPLIF
 
 NEURONS = {'LIF': MultiStepLIF, 'PLIF': MultiStepPLIF, 'ILIF': MultiStepILIF}
 
@@ -168,7 +168,7 @@ class _TemporalBatchNorm(nn.Module):
             return None if t is None else t.view(steps, channels)
 
         in_dtype = x.dtype
-        if in_dtype in (torch.float16, torch.bfloat16):  # statistics in float32, as nn.BatchNorm
+        if in_dtype in LOW_PRECISION_DTYPES:  # statistics in float32, as nn.BatchNorm
             x = x.float()
         y = temporal_batch_norm(
             x.view(steps, -1, channels),
