@@ -63,6 +63,6 @@ if __name__ == '__main__':
         # torch and mmcv (with compiled ops) are installed by tools/setup_env.sh.
         install_requires=read_requirements('runtime.txt'),
         extras_require={'tests': read_requirements('tests.txt')},
-        entry_points={'console_scripts': ['mmspike-compat = mmspike.compat:main']},
+        entry_points={'console_scripts': ['mmspike-compat = mmspike.engine.compat:main']},
         license='Apache License 2.0',
     )

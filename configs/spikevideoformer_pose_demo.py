@@ -4,7 +4,7 @@
 # or step by step:
 #   python tools/train.py configs/spikevideoformer_pose_demo.py
 #   python tools/test.py configs/spikevideoformer_pose_demo.py <work_dir>/epoch_7.pth --show-dir vis
-# Data: mmspike.datasets.pose_clips written in the MMHPSD layout under data_root on first use
+# Data: mmspike.datasets.synthetic.pose_clips written in the MMHPSD layout under data_root on first use
 # (from `embedded_dataset`; tools/train.py and tools/test.py call
 # mmspike.datasets.prepare_embedded_dataset; deterministic by seed): subjects 1-12 (MMHPSD's
 # test subjects 1, 2, 7 are the test split), 32 sequences of 64 frames each, 64 x 64 frames

@@ -4,7 +4,7 @@
 # or step by step:
 #   python tools/train.py configs/spikevideoformer_seg_demo.py
 #   python tools/test.py configs/spikevideoformer_seg_demo.py <work_dir>/<checkpoint> --show-dir vis
-# Data: mmspike.datasets.seg_clips written in the VSPW layout under data_root on first use (from
+# Data: mmspike.datasets.synthetic.seg_clips written in the VSPW layout under data_root on first use (from
 # `embedded_dataset`; tools/train.py and tools/test.py call
 # mmspike.datasets.prepare_embedded_dataset; deterministic by seed): 96 training, 24 validation
 # and 24 test videos of 24 frames, 80 x 80; six classes (sky, ground, ball, box, kite, bar) over

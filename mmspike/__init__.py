@@ -1,23 +1,38 @@
 """mmspike: directly trained spiking video transformers for OpenMMLab.
 
-``import mmspike`` registers the task-agnostic core in mmengine's root registries: neurons and
-layers (:mod:`mmspike.models`), backbones, necks, hooks, energy, ops and the energy metric, and
-applies the runtime repairs of :mod:`mmspike.compat`.  It imports no task codebase (MMAction2,
-MMPose, MMSegmentation, MMDetection).
+``import mmspike`` registers the task-agnostic core in mmengine's root registries and changes
+nothing else: it imports no task codebase (MMAction2, MMPose, MMSegmentation, MMDetection) and
+replaces no function or attribute of torch, mmengine or the codebases.  The repairs of upstream
+bugs (:mod:`mmspike.engine.compat`) are applied, each gated on the versions that need it, by the
+task adapters and the tools, or explicitly with ``mmspike.engine.compat.apply()``.
 
-Task adapters import their codebase and register the parts that subclass its bases:
+Map of the package (``docs/layout.md`` has the full table; ``mmspike.layout.LAYOUT`` is the
+machine-readable one that the tests check every registered class against):
 
-* ``mmspike.action`` (MMAction2): action heads (:mod:`mmspike.heads.action`).
+* core (no task codebase imported):
+  ``neurons/`` multi-step neurons and surrogates; ``layers/`` spiking layers;
+  ``backbones/`` spiking video backbones; ``necks/``; ``data_preprocessors/`` clip batching;
+  ``ops/`` attention functions and the compiled neuron / BatchNorm kernels; ``energy/`` the
+  energy counter; ``evaluation/`` the energy metric and pure metric functions; ``hooks/``
+  task-agnostic hooks; ``datasets/transforms/`` pipeline transforms; ``datasets/events.py``
+  event files; ``datasets/synthetic/`` the embedded demo data generators; ``engine/``
+  checkpoints, distributed, mixed precision, run checks, upstream repairs; ``apis/`` model
+  building and inference for every task; ``visualization/`` drawing helpers.
+* task adapters (import their codebase, register what subclasses its bases):
+  ``mmspike.action`` (MMAction2), ``mmspike.pose`` (MMPose), ``mmspike.seg`` (MMSeg), which load
+  ``heads/<task>/``, ``estimators/<task>/``, ``datasets/<task>/``, ``evaluation/<task>/``,
+  ``hooks/<task>/`` and the task's transforms.
 
-A config loads them with ``custom_imports=dict(imports=['mmspike.action'])``; mmspike's runtime
-bases (``configs/_base_/runtime_mmaction.py``, ...) do this.
+A config loads an adapter with ``custom_imports=dict(imports=['mmspike.action'])``; mmspike's
+runtime bases (``configs/_base_/runtime_mmaction.py``, ...) do this.
 """
 from .version import __version__
-from . import compat
+from .engine.versions import check_core_versions
 
-compat.apply_runtime_repairs()
+check_core_versions()
 
-from . import (amp, backbones, datasets, dist, energy, evaluation, hooks,  # noqa: E402,F401
-               models, necks, ops)
+from . import (backbones, data_preprocessors, datasets, energy, evaluation,  # noqa: E402,F401
+               hooks, layers, necks, neurons, ops)
+from .engine import amp  # noqa: E402,F401  (registers AutocastOptimWrapper)
 
 __all__ = ['__version__']

@@ -10,8 +10,23 @@ and registers the event datasets ``EventClipDataset`` and ``DVS128GestureDataset
 ``custom_imports=dict(imports=['mmspike.action'])`` (``configs/_base_/runtime_mmaction.py``).
 """
 import mmspike  # noqa: F401  (the core, in the root registries)
-from mmspike.datasets import action as datasets  # noqa: F401
-from mmspike.estimators import action as estimators  # noqa: F401
-from mmspike.heads import action as heads  # noqa: F401
+from mmspike.engine.versions import check_versions
+
+check_versions('mmcv', 'mmaction2', needed_by='mmspike.action')
+
+from mmspike.engine import compat  # noqa: E402
+
+compat.apply()
+DRN_PLACEHOLDER = compat.provide_mmaction_drn_placeholder()
+
+from mmspike.datasets import action as datasets  # noqa: E402,F401
+from mmspike.estimators import action as estimators  # noqa: E402,F401
+from mmspike.heads import action as heads  # noqa: E402,F401
+
+if DRN_PLACEHOLDER:
+    from mmaction.registry import MODELS  # noqa: E402
+
+    if 'DRN' not in MODELS.module_dict:
+        MODELS.register_module('DRN', module=compat.DRNPlaceholder)
 
 __all__ = ['datasets', 'estimators', 'heads']

@@ -18,6 +18,7 @@ def train_two_iterations(cfg, work_dir):
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEST_DATA = os.path.join(REPO, 'tests', 'data')
 
 
 def run_tool(args, cwd):
@@ -145,7 +146,7 @@ def train_tiny_svformer_demo(root, frames=8, size=32, log_level=None):
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from mmspike.datasets.motion_clips import write_dataset
+    from mmspike.datasets.synthetic.motion_clips import write_dataset
     clips = str(Path(root) / 'clips')
     write_dataset(clips, train_per_class=1, val_per_class=1, test_per_class=1,
                   num_frames=frames, size=size, seed=0)

@@ -39,7 +39,7 @@ def test_importing_mmspike_imports_no_task_codebase():
 
 
 def test_mmaction_drn_repair():
-    from mmspike import compat
+    from mmspike.engine import compat
     status = compat.drn_status()
     assert status in ('ok', 'placeholder')
     if status == 'ok':
@@ -60,10 +60,10 @@ def test_mmengine_checkpoint_repairs_are_registered():
     import mmengine.runner.runner as runner_module
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    from mmspike import compat
+    from mmspike.engine import compat
     assert compat.mmengine_needs_weights_only_repair(), (
         'this environment pins mmengine 0.10.7 with torch >= 2.6; if that changed, revisit '
-        'mmspike.compat.repair_mmengine_checkpoint_loading')
+        'mmspike.engine.compat.repair_mmengine_checkpoint_loading')
     assert CheckpointLoader._schemes[''] is compat.load_from_local_safe
     assert checkpoint_module.load_url is compat.load_url_checkpoint_safe
     assert not hasattr(compat, 'load_local_checkpoint_full')
@@ -96,7 +96,7 @@ def test_missing_checkpoint_names_the_file(tmp_path):
 
 
 def test_package_config_path_repair():
-    from mmspike.compat import package_and_cfg_path
+    from mmspike.engine.compat import package_and_cfg_path
     assert package_and_cfg_path('mmspike::svformer_demo.py') == ('mmspike', 'svformer_demo.py')
     assert package_and_cfg_path('mmdet::faster_rcnn/x.py') == ('mmdet', 'faster_rcnn/x.py')
     for bad in ('svformer_demo.py', 'mmspike::', '::x.py', 'a b::x.py'):

@@ -74,7 +74,7 @@ def _build_neuron(kind, impl):
             return neuron.ParametricLIFNode(init_tau=2.0, surrogate_function=surrogate.ATan(),
                                             detach_reset=True, step_mode='m')
         return None  # spikingjelly has no integer LIF
-    from mmspike.models.neurons import MultiStepILIF, MultiStepLIF, MultiStepPLIF
+    from mmspike.neurons.multistep import MultiStepILIF, MultiStepLIF, MultiStepPLIF
     backend = 'fused' if impl == 'fused' else 'reference'
     if kind == 'LIF':
         return MultiStepLIF(tau=2.0, surrogate=dict(type='sigmoid', alpha=4.0), backend=backend)
@@ -108,7 +108,7 @@ def _gpu_peak_mib(device, run):
 
 
 def _neuron_step(neuron, x, grad):
-    from mmspike.models.neurons import reset_neurons
+    from mmspike.neurons.multistep import reset_neurons
     reset_neurons(neuron)  # mmspike's and spikingjelly's neurons alike
     x = x.detach().requires_grad_(True)
     spikes = neuron(x)
@@ -213,8 +213,8 @@ def _set_variant(model, variant):
     """``'<neurons>/<layout>'``; the contiguous layout also takes the per-step BatchNorm's
     copying ``[B, T*C, ...]`` path, so ``reference/contiguous`` is the code before the fused
     neurons, channels-last maps and the copy-free BatchNorm."""
-    from mmspike.models.layers import SeqToANN, _TemporalBatchNorm
-    from mmspike.models.neurons import BaseMultiStepNeuron
+    from mmspike.layers.temporal import SeqToANN, _TemporalBatchNorm
+    from mmspike.neurons.multistep import BaseMultiStepNeuron
     backend, layout = variant.split('/')[:2]
     for m in model.modules():
         if isinstance(m, BaseMultiStepNeuron):
@@ -228,7 +228,7 @@ def _set_variant(model, variant):
 def _step_inputs(model, batch, frames, size):
     """A fixed input clip and fixed random maps that weight the outputs in the loss."""
     import torch
-    from mmspike.models.neurons import reset_neurons
+    from mmspike.neurons.multistep import reset_neurons
     x = torch.randn(batch, 3, frames, size, size, generator=torch.Generator().manual_seed(1))
     state = {k: v.clone() for k, v in model.state_dict().items()}
     with torch.no_grad():
@@ -244,7 +244,7 @@ def _make_step(model, x, projections, optimizer='adamw'):
     ``optimizer``: ``'adamw'`` (torch's default implementation, what an mmengine config with
     ``type='AdamW'`` builds) or ``'adamw-fused'`` (``fused=True``)."""
     import torch
-    from mmspike.models.neurons import reset_neurons
+    from mmspike.neurons.multistep import reset_neurons
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=optimizer == 'adamw-fused')
 
     def step():
@@ -285,7 +285,7 @@ def bench_steps(args, device='cpu'):
     import torch
 
     from mmspike.energy import estimate_energy
-    from mmspike.models.neurons import reset_neurons
+    from mmspike.neurons.multistep import reset_neurons
     from mmspike.ops.neuron_kernels import cpu_kernel_status, load_cpu_kernels
     load_cpu_kernels()
     unknown = {v for v in args.variants if '/'.join(v.split('/')[:2]) not in VARIANTS

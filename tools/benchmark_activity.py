@@ -32,7 +32,7 @@ def main(argv=None):
     from mmengine.registry import DATASETS
 
     import mmspike  # noqa: F401
-    from mmspike.datasets import prepare_embedded_dataset
+    from mmspike.datasets.synthetic import prepare_embedded_dataset
     from mmspike.energy import EnergyCounter, reset_spiking_states
     from mmspike.hooks.activity import SpikeActivityRecorder
     from tools.analysis.energy import build_model

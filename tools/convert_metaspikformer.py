@@ -24,7 +24,7 @@ def main(argv=None):
     import torch
 
     from mmspike.backbones.spikevideoformer import convert_metaspikformer_state_dict
-    from mmspike.checkpoint import load_checkpoint_file
+    from mmspike.engine.checkpoint import load_checkpoint_file
     # weights_only=True with the runner allowlist; a release that pickles more (e.g. an
     # argparse Namespace) needs MMSPIKE_TRUST_CHECKPOINTS=1, and the error says so
     checkpoint = load_checkpoint_file(args.src, map_location='cpu')

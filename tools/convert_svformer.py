@@ -16,7 +16,7 @@ The head width of the attention stages is not stored in the tensors: it comes fr
 checkpoint's own ``cfg`` (``UNIFORMER.HEAD_DIM``) when present, else from ``--head-dim``
 (default 64, the official default and the released UCF101 model: 6 and 8 heads).
 
-SRC is read with mmspike's safe loader (:func:`mmspike.checkpoint.load_checkpoint_file`,
+SRC is read with mmspike's safe loader (:func:`mmspike.engine.checkpoint.load_checkpoint_file`,
 ``weights_only=True``): the official format holds only tensors, numbers and strings.
 ``--allow-pickle`` (or ``MMSPIKE_TRUST_CHECKPOINTS=1``) lifts that for a *trusted* file.
 """
@@ -122,7 +122,7 @@ def convert_svformer_state_dict(state: Dict) -> 'OrderedDict':
     """Rename an official SVFormer state dict to mmspike's; tensors are kept as they are.
 
     The layouts agree: the official per-step BatchNorms (``BatchNorm{1,2}d_eT``, ``T*C``
-    features, channel ``t*C + c``) are :class:`~mmspike.models.layers.TemporalBatchNorm2d`'s,
+    features, channel ``t*C + c``) are :class:`~mmspike.layers.temporal.TemporalBatchNorm2d`'s,
     and the PLIF parameter ``w`` (``1/tau = sigmoid(w)``) is mmspike's ``MultiStepPLIF.w``.
 
     Args:
@@ -223,7 +223,7 @@ def load_official_checkpoint(path: str, allow_pickle: bool = False) -> Tuple[Dic
     import torch
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint {path!r} does not exist')
-    from mmspike.checkpoint import UnsafeCheckpointError, load_checkpoint_file
+    from mmspike.engine.checkpoint import UnsafeCheckpointError, load_checkpoint_file
     try:
         # mmspike's one safe loader: weights_only=True unless --allow-pickle or
         # MMSPIKE_TRUST_CHECKPOINTS=1 (the official format needs only tensors, numbers, strings)

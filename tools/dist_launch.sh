@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # torchrun for tools/dist_train.sh and tools/dist_test.sh: one process per GPU, or per CPU share
-# without CUDA (gloo backend; see mmspike/dist.py).
+# without CUDA (gloo backend; see mmspike/engine/dist.py).
 #   bash tools/dist_launch.sh SCRIPT NPROC [SCRIPT arguments]
 # Environment: NNODES (1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), PORT (29500),
 # PYTHON (python).

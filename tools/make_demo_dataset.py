@@ -1,4 +1,4 @@
-"""Write the synthetic motion-clips video dataset (see mmspike/datasets/motion_clips.py).
+"""Write the synthetic motion-clips video dataset (see mmspike/datasets/synthetic/motion_clips.py).
 
     python tools/make_demo_dataset.py [--root data/motion_clips] [--seed 0]
         [--train-per-class 40] [--val-per-class 10] [--test-per-class 20] [--frames 16] [--size 64]

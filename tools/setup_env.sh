@@ -9,7 +9,7 @@
 #   MMSPIKE_PYTHON the interpreter that creates the venv    (default: python3.11, else python3)
 #
 # Each workaround for an upstream problem is marked "UPSTREAM:" with the issue it works around;
-# runtime repairs live in mmspike/compat.py.  The slow part is compiling mmcv 2.1.0's ops (about
+# runtime repairs live in mmspike/engine/compat.py.  The slow part is compiling mmcv 2.1.0's ops (about
 # 15 minutes on 2 cores); the wheel is cached outside the clone so a new clone reuses it.
 set -euo pipefail
 

@@ -230,7 +230,7 @@ def class_names_from_config(cfg: Config) -> Optional[List[str]]:
         names = metainfo.get('classes', None)
     embedded = cfg.get('embedded_dataset', None)
     if names is None and embedded and embedded.get('generator', 'motion_clips') == 'motion_clips':
-        from mmspike.datasets.motion_clips import CLASSES
+        from mmspike.datasets.synthetic.motion_clips import CLASSES
         names = CLASSES
     return [str(n) for n in names] if names is not None else None
 

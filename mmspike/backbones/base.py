@@ -10,9 +10,9 @@ from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..models.data_preprocessor import nonfinite_report
-from ..models.layers import SeqToANN
-from ..models.neurons import StatefulModule, has_spiking_state, reset_neurons
+from ..data_preprocessors.clip_data_preprocessor import nonfinite_report
+from ..layers.temporal import SeqToANN
+from ..neurons.multistep import StatefulModule, has_spiking_state, reset_neurons
 
 #: The keys of every backbone's ``arch_zoo`` entry (one convention for all mmspike backbones):
 #: ``embed_dims`` and ``depths`` per stage, ``num_heads`` per stage (0 for a stage without
@@ -189,7 +189,7 @@ class BaseSpikingBackbone(BaseModule):
         """Run a video in pieces (e.g. one frame per call) with the state carried between calls.
 
         Inside the ``with`` block a forward does not reset the neurons (nor the other
-        :class:`~mmspike.models.neurons.StatefulModule` s) and accepts any number of frames,
+        :class:`~mmspike.neurons.multistep.StatefulModule` s) and accepts any number of frames,
         so the outputs for the frames of consecutive calls equal those of one call on the
         whole video, with memory that does not grow with the video's length.  The state is reset
         on entering and on leaving.  Only for :attr:`causal` backbones, in eval mode (in

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.layers import SeqToANN, build_neuron, check_video_input
-from ..models.neurons import LIF_SIGMOID, StatefulModule
+from ..layers.temporal import SeqToANN, build_neuron, check_video_input
+from ..neurons.multistep import LIF_SIGMOID, StatefulModule
 from ..ops import (causal_dot_attention, causal_hamming_attention, dot_attention,
                    hamming_attention, softmax_attention)
 from ..registry import MODELS
@@ -293,7 +293,7 @@ class SpikeVideoFormer(BaseSpikingBackbone):
 
     Conv block: ``x += SepConv(x)``, ``x += BN(conv3x3(neuron(BN(conv3x3(neuron(x))))))``.
     Transformer block: ``x += SpikeDrivenAttention(x)``, ``x += MLP(x)``.  Neurons: multi-step
-    LIF (:data:`~mmspike.models.neurons.LIF_SIGMOID`: tau 2, decay_input, threshold 1, hard
+    LIF (:data:`~mmspike.neurons.multistep.LIF_SIGMOID`: tau 2, decay_input, threshold 1, hard
     reset 0, detached reset, sigmoid surrogate alpha 4) or, with
     ``neuron_cfg=dict(type='ILIF', levels=D)``, integer LIF.  Neuron states are reset at the
     start of every forward.
@@ -312,8 +312,8 @@ class SpikeVideoFormer(BaseSpikingBackbone):
         in_channels (int): input channels. Defaults to 3.
         num_frames (int, optional): if given, inputs with another T raise an error.
             Defaults to None.
-        neuron_cfg (dict): neuron config for :func:`mmspike.models.layers.build_neuron`.
-            Defaults to :data:`~mmspike.models.neurons.LIF_SIGMOID`.
+        neuron_cfg (dict): neuron config for :func:`mmspike.layers.temporal.build_neuron`.
+            Defaults to :data:`~mmspike.neurons.multistep.LIF_SIGMOID`.
         out_indices (int | Sequence[int]): stages (0-3) to return; output strides 4, 8, 16,
             16. Defaults to 3.
         frozen_stages (int): -1 (nothing), 0 (the stem) or i (stem and stages 0..i-1).

@@ -3,8 +3,8 @@ from typing import Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from ..models.layers import SeqToANN, build_neuron, check_video_input
-from ..models.neurons import PLIF_ATAN
+from ..layers.temporal import SeqToANN, build_neuron, check_video_input
+from ..neurons.multistep import PLIF_ATAN
 from ..registry import MODELS
 from .base import BaseSpikingBackbone
 
@@ -23,7 +23,7 @@ class SpikingConvNet(BaseSpikingBackbone):
             ``depths`` (one entry per stage). Defaults to 'tiny'.
         in_channels (int): input channels. Defaults to 3.
         neuron_cfg (dict): multi-step neuron. Defaults to
-            :data:`~mmspike.models.neurons.PLIF_ATAN`.
+            :data:`~mmspike.neurons.multistep.PLIF_ATAN`.
         out_indices (int | Sequence[int]): stages to return. Defaults to -1 (the last).
         frozen_stages (int): -1 (nothing), 0 (the stem) or i (stem and stages 0..i-1).
             Defaults to -1.

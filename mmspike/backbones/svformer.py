@@ -12,9 +12,9 @@ from typing import Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from ..models.layers import (SeqToANN, TemporalBatchNorm1d, TemporalBatchNorm2d, build_neuron,
+from ..layers.temporal import (SeqToANN, TemporalBatchNorm1d, TemporalBatchNorm2d, build_neuron,
                              check_video_input)
-from ..models.neurons import PLIF_ATAN
+from ..neurons.multistep import PLIF_ATAN
 from ..ops import dot_attention
 from ..registry import MODELS
 from .base import BaseSpikingBackbone
@@ -228,7 +228,7 @@ class SVFormer(BaseSpikingBackbone):
             (7x7 at 224). Defaults to 224.
         in_channels (int): input channels. Defaults to 3.
         neuron_cfg (dict): multi-step neuron config for :func:`build_neuron`. Defaults to
-            :data:`~mmspike.models.neurons.PLIF_ATAN` (PLIF, init_tau 2, threshold 1, hard reset
+            :data:`~mmspike.neurons.multistep.PLIF_ATAN` (PLIF, init_tau 2, threshold 1, hard reset
             to 0, detached reset, ATan alpha 2).
         drop_path_rate (float): stochastic-depth rate, increased linearly over the blocks
             (dropped per time step as in the official code, see :class:`StepDropPath`).

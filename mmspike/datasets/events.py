@@ -131,7 +131,7 @@ def save_events(path: str, t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.nd
     check_events(raw, height, width, name=str(path), allow_empty=allow_empty)
     arrays = _as_event_arrays(t, x, y, p)
     save = np.savez_compressed if compress else np.savez
-    from ..checkpoint import atomic_write
+    from ..engine.checkpoint import atomic_write
     atomic_write(str(path), lambda f: save(f, height=np.asarray(int(height), np.int64),
                                            width=np.asarray(int(width), np.int64), **arrays))
     return str(path)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from ..models.neurons import MultiStepILIF, is_spiking_neuron, reset_neurons
+from ..neurons.multistep import MultiStepILIF, is_spiking_neuron, reset_neurons
 from .ops import conv_dense_macs, conv_synaptic_ops, is_spike_tensor, matmul_counts
 
 aten = torch.ops.aten
@@ -46,7 +46,7 @@ _POOL_OPS = (aten.avg_pool2d.default, aten.avg_pool3d.default)
 
 def spike_value_range(model: nn.Module) -> int:
     """The largest spike value ``model``'s neurons emit: the largest ``levels`` (D) of its
-    integer neurons (:class:`~mmspike.models.MultiStepILIF`), else 1 (binary spikes)."""
+    integer neurons (:class:`~mmspike.neurons.MultiStepILIF`), else 1 (binary spikes)."""
     return max((int(m.levels) for m in model.modules() if isinstance(m, MultiStepILIF)),
                default=1)
 
@@ -148,7 +148,7 @@ class EnergyCounter(TorchDispatchMode):
             ``[0, max_spike_value]`` count as spikes (1: binary spikes only).  An integer spike
             of value ``s`` is charged as ``s`` binary spikes (the D binary sub-steps of I-LIF,
             the paper's convention).  Defaults to None: the largest ``levels`` (D) of the
-            model's integer neurons (:class:`~mmspike.models.MultiStepILIF`), else 1.
+            model's integer neurons (:class:`~mmspike.neurons.MultiStepILIF`), else 1.
         count_elementwise (bool): also count normalisation (eval: ``numel`` MACs for the affine
             part + ``numel + C`` ACs), element-wise additions/subtractions (one AC per output
             element), reductions and average pooling, as spikingjelly's ``estimate_simple_energy``
@@ -333,7 +333,7 @@ class EnergyCounter(TorchDispatchMode):
 
 
 def reset_spiking_states(model: nn.Module) -> None:
-    """Reset every neuron state of ``model`` (:func:`mmspike.models.neurons.reset_neurons`)."""
+    """Reset every neuron state of ``model`` (:func:`mmspike.neurons.multistep.reset_neurons`)."""
     reset_neurons(model)
 
 

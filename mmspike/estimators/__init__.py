@@ -4,7 +4,7 @@ task:
 * ``mmspike.estimators.pose`` (MMPose ``PoseLifter``): :class:`VideoPoseLifter`;
 * ``mmspike.estimators.seg`` (MMSeg ``EncoderDecoder``): :class:`VideoEncoderDecoder`.
 
-Both take clips batched by the core :class:`mmspike.models.ClipDataPreprocessor`.  Action
+Both take clips batched by the core :class:`mmspike.data_preprocessors.ClipDataPreprocessor`.  Action
 recognition uses MMAction2's own recognizers; ``mmspike.estimators.action`` adds
 :class:`StreamingRecognizer`, frame-by-frame inference for causal ones (a wrapper, nothing
 registered).

@@ -1,9 +1,11 @@
+"""Task-agnostic hooks (root ``HOOKS`` registry): neuron-state reset, firing-rate recording,
+the run check, checkpoint checks and RNG state.  Task hooks live in ``hooks/pose/`` and
+``hooks/seg/`` and are registered by their task adapter."""
 from .checkpoint_hooks import CheckpointShapeCheckHook, RNGStateHook
+from .dataset_check_hook import DatasetCheckHook
 from .firing_rate_hook import FiringRateHook
-from .mean_pose_init_hook import MeanPoseInitHook
-from .pose_video_hook import PoseVideoHook
-from .seg_clip_visualization_hook import SegClipVisualizationHook
+from .picture_hook import BasePictureHook
 from .spike_reset_hook import SpikeResetHook
 
-__all__ = ['SpikeResetHook', 'FiringRateHook', 'PoseVideoHook', 'MeanPoseInitHook',
-           'SegClipVisualizationHook', 'RNGStateHook', 'CheckpointShapeCheckHook']
+__all__ = ['SpikeResetHook', 'FiringRateHook', 'DatasetCheckHook', 'RNGStateHook',
+           'CheckpointShapeCheckHook', 'BasePictureHook']

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from ..energy.counter import uncounted
-from ..models.layers import SeqToANN
-from ..models.neurons import is_spiking_neuron
+from ..layers.temporal import SeqToANN
+from ..neurons.multistep import is_spiking_neuron
 
 #: layers whose input non-zero rate is recorded (their input is what costs ACs or MACs)
 SYNAPTIC_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
@@ -73,7 +73,7 @@ class SpikeActivityRecorder:
     every Conv/Linear layer, the non-zero elements of its input, overall and per time step.
 
     Time steps: a neuron's output is multi-step ``[T, B, ...]``.  A Conv/Linear input is split
-    per step when its layout is known: inside :class:`~mmspike.models.layers.SeqToANN` (``[T*B,
+    per step when its layout is known: inside :class:`~mmspike.layers.temporal.SeqToANN` (``[T*B,
     ...]``, step-major), a ``[T, B, ...]`` input with ``T`` the neurons' step count (multi-step
     Linear), or a Conv3d input ``[B, C, T, H, W]``; otherwise it gets no per-step rates.
     """

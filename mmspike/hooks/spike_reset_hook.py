@@ -1,7 +1,7 @@
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from ..models.neurons import reset_neurons
+from ..neurons.multistep import reset_neurons
 from ..registry import HOOKS
 
 

@@ -91,7 +91,7 @@ def test_set_batches(cfg, num_clips):
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import DATASETS
 
-    from mmspike.datasets import prepare_embedded_dataset
+    from mmspike.datasets.synthetic import prepare_embedded_dataset
     prepare_embedded_dataset(cfg)
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     if len(dataset) == 0:

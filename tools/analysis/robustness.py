@@ -8,7 +8,7 @@ Tests the checkpoint on the config's test set once clean and once per noise leve
 noise transform inserted into the test pipeline just before ``FormatShape``:
 ``GaussianNoise(k)`` (adds N(0, (k x clip std)^2) to the decoded frames) and
 ``SaltPepperNoise(p)`` (a fraction p of the pixels set to 255 or 0), both from
-:mod:`mmspike.datasets.noise`.  The noise is seeded per sample (``--seed`` and the sample
+:mod:`mmspike.datasets.transforms.noise`.  The noise is seeded per sample (``--seed`` and the sample
 index), so a rerun gives the same table.  Every run is mmengine's ``Runner.test`` as in
 ``tools/test.py`` (same config, checkpoint loading and metrics).
 
@@ -61,7 +61,7 @@ def settings(gaussian_k, salt_pepper_p):
 def insert_noise(pipeline, noise, level, seed=0):
     """Return a copy of ``pipeline`` (list of step dicts) with the noise step of (``noise``,
     ``level``) inserted before ``FormatShape``; ``'clean'`` returns an unchanged copy."""
-    from mmspike.datasets.noise import noise_step
+    from mmspike.datasets.transforms.noise import noise_step
     from mmspike.datasets.transforms import format_step_index
     pipeline = [dict(step) for step in pipeline]
     if noise == 'clean':
@@ -177,8 +177,8 @@ def main(argv=None):
     from mmengine.utils import mkdir_or_exist
 
     import mmspike  # noqa: F401  (registers modules, applies compat repairs)
-    from mmspike.datasets import prepare_embedded_dataset
-    from mmspike.datasets.noise import noise_step
+    from mmspike.datasets.synthetic import prepare_embedded_dataset
+    from mmspike.datasets.transforms.noise import noise_step
 
     for path, what in ((args.config, 'config file'), (args.checkpoint, 'checkpoint')):
         if not osp.isfile(path):

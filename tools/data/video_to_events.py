@@ -18,8 +18,8 @@ The model (log-intensity change events: contrast threshold, linear interpolation
 crossing times between frames, per-pixel refractory period, threshold mismatch, background
 activity) and why it is written here rather than taken from a simulator package (v2e is not on
 the package index, ESIM's Python bindings are a C++ build from source, and ``esim`` on the index
-is an unrelated library) are in :mod:`mmspike.datasets.event_sim`, which the embedded event
-dataset (:mod:`mmspike.datasets.motion_events`) uses as well.  Frame times are ``k / fps``
+is an unrelated library) are in :mod:`mmspike.datasets.synthetic.event_sim`, which the embedded event
+dataset (:mod:`mmspike.datasets.synthetic.motion_events`) uses as well.  Frame times are ``k / fps``
 (``fps`` from the video unless ``--fps`` is given).  Each file gets its own seed, derived from
 ``--seed`` and its relative path, so a conversion does not depend on the order of the inputs.
 
@@ -149,7 +149,7 @@ def write_preview(path: str, frames: np.ndarray, events: dict, fps: float, shown
 
 def convert_file(src: str, dst: str, relative: str, args) -> dict:
     """Convert one video to ``dst`` (``.npz``); return a summary of its events."""
-    from mmspike.datasets.event_sim import video_frames_to_events
+    from mmspike.datasets.synthetic.event_sim import video_frames_to_events
     from mmspike.datasets.events import save_events
     frames, video_fps = read_video(src, args.resize, args.max_frames)
     fps = args.fps or video_fps
@@ -262,7 +262,7 @@ def parse_args(argv=None):
                         help='also write <output>.png: N frames over their events (default 0: '
                         'none)')
     args = parser.parse_args(argv)
-    from mmspike.datasets.event_sim import check_sensor_args
+    from mmspike.datasets.synthetic.event_sim import check_sensor_args
     try:
         check_sensor_args(threshold=args.threshold, refractory_us=args.refractory_us,
                           threshold_sigma=args.threshold_sigma, noise_rate=args.noise_rate)

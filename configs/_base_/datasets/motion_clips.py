@@ -1,4 +1,4 @@
-# The embedded dataset (mmspike.datasets.motion_clips): 8 motion classes whose identity depends
+# The embedded dataset (mmspike.datasets.synthetic.motion_clips): 8 motion classes whose identity depends
 # on temporal order.  tools/train.py and tools/test.py generate it on first use from
 # `embedded_dataset` (deterministic by seed).  No horizontal flip: it would swap classes
 # (left <-> right, clockwise <-> counter-clockwise).

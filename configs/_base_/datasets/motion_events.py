@@ -1,7 +1,7 @@
-# The embedded motion clips as events (mmspike.datasets.motion_events): the clips of
+# The embedded motion clips as events (mmspike.datasets.synthetic.motion_events): the clips of
 # configs/_base_/datasets/motion_clips.py (same seed, so the same objects and motions), rendered
 # at 16 frames of 64 x 64 and turned into events by a log-intensity change model
-# (mmspike.datasets.event_sim: contrast threshold 0.1, no refractory period, no noise).
+# (mmspike.datasets.synthetic.event_sim: contrast threshold 0.1, no refractory period, no noise).
 # Objects of about the background's luminance give few events (a monochrome sensor barely sees
 # them): at threshold 0.1 about 1% of the clips have fewer than 100; empty streams are kept
 # and read as zero frames (LoadEvents(allow_empty=True)).
@@ -12,7 +12,7 @@
 # accuracy); no augmentation (a flip would swap classes, as for the videos).
 # The fading objects are lit (brighter than the background), the one departure from the motion
 # clips: an event camera cannot tell a bright object fading in from a dark one fading out
-# (mmspike.datasets.motion_events explains it).
+# (mmspike.datasets.synthetic.motion_events explains it).
 dataset_type = 'EventClipDataset'
 data_root = 'data/motion_events'
 event_frames = 16  # T; the backbone's num_frames must agree

@@ -7,7 +7,7 @@ Importing this package registers, in ``mmaction.registry.DATASETS``:
 * :class:`DVS128GestureDataset`: the official DVS128 Gesture release (``DvsGesture/``), cut into
   per-gesture event files once and cached on disk.
 
-Both feed the event transforms of :mod:`mmspike.datasets.event_transforms` (``LoadEvents``,
+Both feed the event transforms of :mod:`mmspike.datasets.transforms.event_transforms` (``LoadEvents``,
 ``IntegrateEvents``, ``FormatEventShape``, ...).  Loaded by ``mmspike.action``.
 """
 from .dvs128_gesture import DVS128GestureDataset

@@ -124,7 +124,7 @@ def prepare_dvs128_gesture_cache(data_root: str, split: str, cache_dir: str) -> 
         with open(stamp_file) as f:
             if json.load(f) == json.loads(json.dumps(stamp)):
                 return list_file
-    from ...checkpoint import atomic_write_text
+    from ...engine.checkpoint import atomic_write_text
     out_dir = osp.join(cache_dir, split)
     os.makedirs(out_dir, exist_ok=True)
     lines = []
@@ -187,7 +187,7 @@ class DVS128GestureDataset(EventClipDataset):
 
     def load_data_list(self) -> List[Dict]:
         """Build the cache if needed, then read its annotation list."""
-        from ...dist import run_on_local_rank_zero
+        from ...engine.dist import run_on_local_rank_zero
         run_on_local_rank_zero(
             lambda: prepare_dvs128_gesture_cache(self.data_root, self.split, self.cache_dir),
             f'caching DVS128 Gesture ({self.split}) in {self.cache_dir}')

@@ -18,7 +18,7 @@ class EventClipDataset(BaseActionDataset):
         swipe_right/clip_000.npz 1
 
     Each sample is ``dict(filename=<data_prefix['events']>/<path>, label=LABEL)``; the
-    pipeline starts with ``LoadEvents`` (:mod:`mmspike.datasets.event_transforms`).
+    pipeline starts with ``LoadEvents`` (:mod:`mmspike.datasets.transforms.event_transforms`).
 
     Args:
         ann_file (str): the annotation file.

@@ -30,7 +30,7 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmpose.registry import DATASETS
 
-from ._clips import (check_clip_lengths, check_root_joints, clip_positions, clip_spacing,
+from .clip_utils import (check_clip_lengths, check_root_joints, clip_positions, clip_spacing,
                      clip_span, mean_relative_pose, positive_int, root_of, skeleton_links,
                      union_box)
 

@@ -1,6 +1,6 @@
 """MMHPSD as clips of RGB/grayscale frames with 3D pose targets, for MMPose.
 
-On-disk layout (the real MMHPSD's, which :func:`mmspike.datasets.pose_clips.write_dataset` also
+On-disk layout (the real MMHPSD's, which :func:`mmspike.datasets.synthetic.pose_clips.write_dataset` also
 writes)::
 
     data_root/mmhpsd_grayscale_img/<action>/imgs/fullpic<idx:04d>.jpg
@@ -22,9 +22,9 @@ from mmengine.dataset import BaseDataset
 from mmpose.registry import DATASETS
 
 # the layout is defined once, by the generator that writes it
-from ..pose_clips import (FRAME_DIR, NUM_JOINTS, POSE_DIR, SMPL_FLIP_INDEX, SMPL_JOINT_NAMES,
+from ..synthetic.pose_clips import (FRAME_DIR, NUM_JOINTS, POSE_DIR, SMPL_FLIP_INDEX, SMPL_JOINT_NAMES,
                           SMPL_PARENTS, TEST_SUBJECTS, frame_path, parse_action_name, pose_path)
-from ._clips import (check_clip_lengths, check_root_joints, clip_positions, clip_spacing,
+from .clip_utils import (check_clip_lengths, check_root_joints, clip_positions, clip_spacing,
                      clip_span, mean_relative_pose, positive_int, root_of, skeleton_links,
                      union_box)
 

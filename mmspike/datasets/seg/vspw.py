@@ -1,6 +1,6 @@
 """VSPW (Video Scene Parsing in the Wild) as clips of frames with per-frame masks, for MMSeg.
 
-On-disk layout (the VSPW release's, which the demo generator :mod:`mmspike.datasets.seg_clips`
+On-disk layout (the VSPW release's, which the demo generator :mod:`mmspike.datasets.synthetic.seg_clips`
 also writes)::
 
     data_root/{train,val,test}.txt                  one video id per line

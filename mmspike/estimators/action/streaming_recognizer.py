@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ...backbones.base import check_stream_frame, check_streamable, streaming_problems
-from ...models.neurons import reset_neurons
+from ...neurons.multistep import reset_neurons
 
 
 class StreamingRecognizer:

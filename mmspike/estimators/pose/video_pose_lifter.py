@@ -12,7 +12,7 @@ from torch import Tensor, nn
 # the data preprocessor (core, root registry) and the head must be registered whenever the
 # estimator is
 from ...backbones.base import check_stream_frame, check_streamable, streaming_problems
-from ...models.data_preprocessor import ClipDataPreprocessor  # noqa: F401
+from ...data_preprocessors.clip_data_preprocessor import ClipDataPreprocessor  # noqa: F401
 from ...heads.pose import SpikeTemporalRegressionHead  # noqa: F401
 
 

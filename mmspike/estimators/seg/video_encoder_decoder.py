@@ -14,8 +14,8 @@ from torch import Tensor, nn
 # the data preprocessor (core, root registry) and the head must be registered whenever the
 # segmentor is
 from ...heads.seg import SpikeSegformerHead  # noqa: F401
-from ...models.data_preprocessor import ClipDataPreprocessor  # noqa: F401
-from ...models.neurons import reset_neurons
+from ...data_preprocessors.clip_data_preprocessor import ClipDataPreprocessor  # noqa: F401
+from ...neurons.multistep import reset_neurons
 
 TEST_CFG_KEYS = ('mode', 'clip_len', 'clip_stride')
 

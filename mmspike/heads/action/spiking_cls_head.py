@@ -5,8 +5,8 @@ from mmaction.models.heads import BaseHead
 from mmaction.registry import MODELS
 from torch import nn
 
-from ...models.layers import build_neuron, last_feature_map
-from ...models.neurons import PLIF_ATAN, reset_neurons
+from ...layers.temporal import build_neuron, last_feature_map
+from ...neurons.multistep import PLIF_ATAN, reset_neurons
 
 
 @MODELS.register_module()
@@ -24,7 +24,7 @@ class SpikingClsHead(BaseHead):
         num_classes (int): number of classes.
         in_channels (int): channels of the backbone output.
         neuron_cfg (dict | None): neuron before the classifier; None for none. Defaults to
-            :data:`~mmspike.models.neurons.PLIF_ATAN`.
+            :data:`~mmspike.neurons.multistep.PLIF_ATAN`.
         dropout (float): dropout before the classifier. Defaults to 0.
         loss_cls (dict): the classification loss. Defaults to
             ``dict(type='CrossEntropyLoss', loss_weight=1.0)``.

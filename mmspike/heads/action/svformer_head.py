@@ -4,8 +4,8 @@ import torch
 from mmaction.registry import MODELS
 from torch import nn
 
-from ...models.neurons import PLIF_ATAN, reset_neurons
-from ...models.layers import last_feature_map
+from ...neurons.multistep import PLIF_ATAN, reset_neurons
+from ...layers.temporal import last_feature_map
 from .spiking_cls_head import SpikingClsHead
 
 
@@ -31,7 +31,7 @@ class SVFormerHead(SpikingClsHead):
         conv_groups (int, optional): groups of the Conv3d; defaults to ``in_channels // 2``
             (the official code uses the width of the last stage, 512).
         neuron_cfg (dict): neuron before the Conv3d. Defaults to
-            :data:`~mmspike.models.neurons.PLIF_ATAN`.
+            :data:`~mmspike.neurons.multistep.PLIF_ATAN`.
         loss_cls (dict): the classification loss. Defaults to
             ``dict(type='CrossEntropyLoss', loss_weight=1.0)``.
         label_smooth_eps (float): label smoothing of the cross-entropy. Defaults to 0.

@@ -10,7 +10,7 @@ from mmpose.models.heads.base_head import BaseHead
 from mmpose.registry import MODELS
 from torch import nn
 
-from ...models.layers import last_feature_map, positive_pair
+from ...layers.temporal import last_feature_map, positive_pair
 
 LOSS_TYPES = ('L1', 'MSE')
 
@@ -162,7 +162,7 @@ class SpikeTemporalRegressionHead(BaseHead):
     @torch.no_grad()
     def init_output_bias(self, mean_pose) -> None:
         """Set the output bias to ``mean_pose`` ``[J, 3]`` (in the targets' unit), so that a
-        zero feature predicts the mean pose (see :class:`mmspike.hooks.MeanPoseInitHook`)."""
+        zero feature predicts the mean pose (see :class:`mmspike.hooks.pose.MeanPoseInitHook`)."""
         mean_pose = torch.as_tensor(np.asarray(mean_pose), dtype=self.fc.bias.dtype)
         if tuple(mean_pose.shape) != (self.num_joints, 3):
             raise ValueError(f'{type(self).__name__}: mean_pose must be [{self.num_joints}, 3], '

@@ -9,8 +9,8 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ...models.layers import SeqToANN, build_neuron
-from ...models.neurons import LIF_SIGMOID
+from ...layers.temporal import SeqToANN, build_neuron
+from ...neurons.multistep import LIF_SIGMOID
 
 
 @MODELS.register_module()

@@ -1,0 +1,338 @@
+"""Checkpoints: safe loading (weights_only with the runner allowlist, malicious pickles refused),
+exact resume, atomic saves (kill during a save), and the bad-checkpoint errors."""
+import fractions
+import os
+import os.path as osp
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+import mmspike  # noqa: F401  (applies the compat repairs)
+from helpers import REPO, shrink_action_config
+from mmspike.engine import checkpoint as mckpt
+from mmspike.datasets.synthetic.motion_clips import write_dataset
+
+DEMO = osp.join(REPO, 'configs', 'svformer_demo.py')
+FRAMES, SIZE = 8, 32
+
+
+class _RunsShell:
+    """Pickles as a call of ``os.system`` - what a malicious checkpoint does."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command, )
+
+
+class _ReadsAttribute:
+    """Pickles as ``getattr(HistoryBuffer, '__init__')`` - getattr beyond the statistics."""
+
+    def __reduce__(self):
+        from mmengine.logging import HistoryBuffer
+        return getattr, (HistoryBuffer, '__init__')
+
+
+def test_malicious_checkpoint_is_refused_and_nothing_runs(tmp_path):
+    from mmengine.runner.checkpoint import _load_checkpoint
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {'w': torch.ones(2)}, 'x': _RunsShell(f'touch {marker}')}, path)
+    with pytest.raises(mckpt.UnsafeCheckpointError) as info:
+        _load_checkpoint(str(path))  # mmengine's entry point: load_from, resume, tools/test.py
+    message = str(info.value)
+    assert f"'{os.system.__module__}.system'" in message, message  # 'posix.system' on Linux
+    assert str(path) in message and 'MMSPIKE_TRUST_CHECKPOINTS=1' in message, message
+    assert not marker.exists()
+    # the allowlist was only in force during the load
+    assert not any('HistoryBuffer' in str(g) for g in torch.serialization.get_safe_globals())
+
+
+def test_getattr_is_allowed_only_for_history_buffer_statistics(tmp_path):
+    from mmengine.logging import HistoryBuffer
+    good, bad = tmp_path / 'good.pth', tmp_path / 'bad.pth'
+    torch.save({'m': HistoryBuffer.min}, good)  # pickled as getattr(HistoryBuffer, 'min')
+    assert mckpt.load_checkpoint_file(str(good))['m'] is HistoryBuffer.min
+    torch.save({'m': _ReadsAttribute()}, bad)
+    with pytest.raises(mckpt.UnsafeCheckpointError, match=r"getattr\(.*HistoryBuffer.*'__init__'"):
+        mckpt.load_checkpoint_file(str(bad))
+
+
+def test_trusted_opt_out(tmp_path, monkeypatch):
+    path = tmp_path / 'legacy.pth'
+    torch.save({'ratio': fractions.Fraction(1, 3)}, path)
+    with pytest.raises(mckpt.UnsafeCheckpointError, match="'fractions.Fraction'"):
+        mckpt.load_checkpoint_file(str(path))
+    with mckpt.trusted_checkpoints():
+        assert mckpt.load_checkpoint_file(str(path))['ratio'] == fractions.Fraction(1, 3)
+    monkeypatch.setenv(mckpt.TRUST_ENV, '1')
+    assert mckpt.load_checkpoint_file(str(path))['ratio'] == fractions.Fraction(1, 3)
+
+
+def test_allowlist_names_cover_numpy_1_and_2_pickles():
+    names = set(mckpt.allowed_global_names())
+    for name in ('numpy.core.multiarray._reconstruct', 'numpy._core.multiarray._reconstruct',
+                 'numpy.core.multiarray.scalar', 'numpy._core.multiarray.scalar',
+                 'builtins.getattr', 'mmengine.logging.history_buffer.HistoryBuffer'):
+        assert name in names, name
+    assert not any('system' in n or 'eval' in n or n == 'builtins.exec' for n in names)
+
+
+def test_atomic_write_replaces_whole_and_cleans_stale_temporaries(tmp_path):
+    target = tmp_path / 'iter_1.pth'
+    stale = tmp_path / '.iter_1.pth.abc123.tmp'
+    stale.write_bytes(b'partial')
+    mckpt.atomic_save({'a': torch.arange(3)}, str(target))
+    assert torch.equal(mckpt.load_checkpoint_file(str(target))['a'], torch.arange(3))
+    assert not stale.exists() and sorted(p.name for p in tmp_path.iterdir()) == ['iter_1.pth']
+    assert (target.stat().st_mode & 0o777) == (0o666 & ~_umask())
+
+    def fail(f):
+        f.write(b'half')
+        raise RuntimeError('disk full')
+
+    with pytest.raises(RuntimeError, match='disk full'):
+        mckpt.atomic_write(str(target), fail)
+    assert torch.equal(mckpt.load_checkpoint_file(str(target))['a'], torch.arange(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['iter_1.pth']
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# --- runner-level tests on a tiny SVFormer ---------------------------------------------------
+
+
+@pytest.fixture(scope='module')
+def clips(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('ckpt_clips'))
+    write_dataset(root, train_per_class=1, val_per_class=1, test_per_class=1,
+                  num_frames=FRAMES, size=SIZE, seed=0)
+    return root
+
+
+def tiny_cfg(root, work_dir, max_iters, num_classes=8, interval=1):
+    """The SVFormer demo on ``root``: 8 frames of 32 x 32, drop-path 0.2 (so the RNG matters),
+    batches of 2, iteration-based with a linear warm-up, deterministic, no validation."""
+    cfg = shrink_action_config(Config.fromfile(DEMO), root, FRAMES, SIZE, batch_size=2)
+    cfg.model.backbone.drop_path_rate = 0.2
+    cfg.model.cls_head.num_classes = num_classes
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=1000)
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    # the same schedule whatever max_iters, so that a run stopped early is a prefix of a longer one
+    cfg.param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
+                                end=6)]
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=interval,
+                                        by_epoch=False, max_keep_ckpts=1)
+    cfg.default_hooks.logger.interval = 1
+    cfg.randomness = dict(seed=0, deterministic=True)
+    cfg.log_level = 'WARNING'
+    cfg.work_dir = str(work_dir)
+    return cfg
+
+
+def _assert_same(a, b, where):
+    if torch.is_tensor(a):
+        assert torch.is_tensor(b) and a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert set(a) == set(b), (where, sorted(a), sorted(b))
+        for key in a:
+            _assert_same(a[key], b[key], f'{where}.{key}')
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f'{where}[{i}]')
+    else:
+        assert a == b, (where, a, b)
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(clips, tmp_path):
+    """4 iterations straight == 2, stop, resume, 2 more: parameters (PLIF w included), optimizer,
+    scheduler and RNG states equal bit for bit; the run crosses an epoch (4 batches/epoch)."""
+    straight, split = tmp_path / 'straight', tmp_path / 'split'
+    Runner.from_cfg(tiny_cfg(clips, straight, max_iters=6)).train()
+    Runner.from_cfg(tiny_cfg(clips, split, max_iters=3)).train()
+    cfg = tiny_cfg(clips, split, max_iters=6)
+    cfg.resume = True  # auto-resume from work_dir/last_checkpoint, as `tools/train.py --resume`
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 6
+    a = mckpt.load_checkpoint_file(str(straight / 'iter_6.pth'))
+    b = mckpt.load_checkpoint_file(str(split / 'iter_6.pth'))
+    plif = [k for k in a['state_dict'] if k.endswith('.w')]
+    assert plif, 'expected PLIF neurons with a learnable w'
+    for key in ('state_dict', 'optimizer', 'param_schedulers', 'rng_state'):
+        _assert_same(a[key], b[key], key)
+    # the training did move the neurons' w, so the comparison above is not of initial values
+    fresh = Runner.from_cfg(tiny_cfg(clips, tmp_path / 'fresh', max_iters=1)).model.state_dict()
+    assert any(not torch.equal(fresh[k], a['state_dict'][k]) for k in plif)
+
+
+def test_resume_without_rng_restore_differs(clips, tmp_path):
+    """Control for the test above: without RNGStateHook the resumed run is not identical
+    (drop-path draws differ), so the hook is what makes it exact."""
+    def cfg_for(work_dir, max_iters):
+        cfg = tiny_cfg(clips, work_dir, max_iters)
+        cfg.default_hooks.pop('rng_state')
+        return cfg
+
+    Runner.from_cfg(cfg_for(tmp_path / 'straight', 4)).train()
+    Runner.from_cfg(cfg_for(tmp_path / 'split', 2)).train()
+    cfg = cfg_for(tmp_path / 'split', 4)
+    cfg.resume = True
+    Runner.from_cfg(cfg).train()
+    a = mckpt.load_checkpoint_file(str(tmp_path / 'straight' / 'iter_4.pth'))['state_dict']
+    b = mckpt.load_checkpoint_file(str(tmp_path / 'split' / 'iter_4.pth'))['state_dict']
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+_SLOW_SAVE = '''
+import os, sys, time
+sys.path[:0] = [{repo!r}, {tools!r}]
+import mmspike.engine.checkpoint as ckpt
+original, calls = ckpt._write_checkpoint, []
+
+def slow_write(checkpoint, f):
+    calls.append(1)
+    if len(calls) < 2:
+        return original(checkpoint, f)
+    import io
+    buf = io.BytesIO()
+    original(checkpoint, buf)
+    data = buf.getvalue()
+    f.write(data[:len(data) // 2])
+    f.flush()
+    open({marker!r}, 'w').close()
+    time.sleep(120)
+    f.write(data[len(data) // 2:])
+
+ckpt._write_checkpoint = slow_write
+import train
+train.main(sys.argv[1:])
+'''
+
+
+def test_kill_during_save_keeps_the_previous_checkpoint_and_resume_works(clips, tmp_path):
+    work_dir = tmp_path / 'work'
+    cfg_path = tmp_path / 'tiny.py'
+    tiny_cfg(clips, work_dir, max_iters=3).dump(str(cfg_path))
+    marker = tmp_path / 'inside_second_save'
+    code = _SLOW_SAVE.format(repo=REPO, tools=osp.join(REPO, 'tools'), marker=str(marker))
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    proc = subprocess.Popen([sys.executable, '-c', code, str(cfg_path), '--work-dir',
+                             str(work_dir)], cwd=str(tmp_path), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 240
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    if not marker.exists():
+        proc.kill()
+        out = proc.communicate()[0].decode(errors='replace')
+        pytest.fail(f'the training never reached its second checkpoint save:\n{out[-3000:]}')
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    # killed half-way through iter_2.pth: only a temporary file of it exists, the previous
+    # checkpoint (which max_keep_ckpts=1 would have deleted first in stock mmengine) loads
+    names = sorted(p.name for p in work_dir.iterdir() if 'pth' in p.name)
+    assert 'iter_2.pth' not in names and 'iter_1.pth' in names, names
+    assert any(n.startswith('.iter_2.pth.') and n.endswith('.tmp') for n in names), names
+    assert (work_dir / 'last_checkpoint').read_text().strip() == str(work_dir / 'iter_1.pth')
+    state = mckpt.load_checkpoint_file(str(work_dir / 'iter_1.pth'))
+    assert state['meta']['iter'] == 1 and 'rng_state' in state
+
+    result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'train.py'), str(cfg_path),
+                             '--work-dir', str(work_dir), '--resume'], cwd=str(tmp_path),
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert mckpt.load_checkpoint_file(str(work_dir / 'iter_3.pth'))['meta']['iter'] == 3
+    left = sorted(p.name for p in work_dir.iterdir() if 'pth' in p.name)
+    assert left == ['iter_3.pth'], left  # stale temporary and old checkpoints cleaned up
+
+
+# --- bad checkpoints ------------------------------------------------------------------------
+
+
+def _tool_main(name):
+    sys.path.insert(0, osp.join(REPO, 'tools'))
+    try:
+        import importlib
+        return importlib.import_module(name).main
+    finally:
+        sys.path.pop(0)
+
+
+def test_missing_checkpoint_errors_name_the_path(clips, tmp_path):
+    missing = str(tmp_path / 'no_such_ckpt.pth')
+    cfg_path = tmp_path / 'tiny.py'
+    tiny_cfg(clips, tmp_path / 'work', max_iters=1).dump(str(cfg_path))
+    with pytest.raises(FileNotFoundError, match='no_such_ckpt.pth'):
+        _tool_main('test')([str(cfg_path), missing])
+    with pytest.raises(FileNotFoundError, match='--resume: .*no_such_ckpt.pth'):
+        _tool_main('train')([str(cfg_path), '--resume', missing])
+    cfg = tiny_cfg(clips, tmp_path / 'work', max_iters=1)
+    cfg.load_from = missing
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(FileNotFoundError, match='no_such_ckpt.pth'):
+        runner.train()
+    assert runner.iter == 0
+
+
+def test_mismatching_checkpoint_names_the_first_key_and_both_shapes(clips, tmp_path):
+    """A 5-class checkpoint for the 8-class config: tools/test.py and load_from stop before any
+    step with the first mismatching key and its two shapes."""
+    from mmspike.hooks.checkpoint_hooks import first_shape_mismatch
+    other = Runner.from_cfg(tiny_cfg(clips, tmp_path / 'other', 1, num_classes=5))
+    ckpt = str(tmp_path / 'five_classes.pth')
+    torch.save({'state_dict': other.model.state_dict()}, ckpt)
+    model = Runner.from_cfg(tiny_cfg(clips, tmp_path / 'probe', 1)).model.state_dict()
+    key, ckpt_shape, model_shape, count = first_shape_mismatch(other.model.state_dict(), model)
+    assert key.startswith('cls_head.') and ckpt_shape[0] == 5 and model_shape[0] == 8
+    expected = (f"'{key}' has shape {ckpt_shape} in the checkpoint but {model_shape} in the "
+                f'model (the first of {count} ')
+
+    cfg_path = tmp_path / 'tiny.py'
+    tiny_cfg(clips, tmp_path / 'work', max_iters=1).dump(str(cfg_path))
+    with pytest.raises(ValueError) as info:
+        _tool_main('test')([str(cfg_path), ckpt, '--work-dir', str(tmp_path / 'test')])
+    assert expected in str(info.value) and 'five_classes.pth' in str(info.value), str(info.value)
+
+    cfg = tiny_cfg(clips, tmp_path / 'work', max_iters=1)
+    cfg.load_from = ckpt
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ValueError) as info:
+        runner.train()
+    assert expected in str(info.value), str(info.value)
+    assert runner.iter == 0 and not Path(tmp_path / 'work' / 'iter_1.pth').exists()
+
+    # the documented way to fine-tune with a new head: skip its prefix
+    cfg = tiny_cfg(clips, tmp_path / 'finetune', max_iters=1)
+    cfg.load_from = ckpt
+    cfg.default_hooks.checkpoint_check = dict(type='CheckpointShapeCheckHook',
+                                              ignore_prefixes=['cls_head.'])
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 1
+
+
+def test_runner_checkpoint_has_only_allowlisted_globals(clips, tmp_path):
+    """A real runner checkpoint (message hub, optimizer, schedulers, RNG state) needs no global
+    outside the allowlist."""
+    Runner.from_cfg(tiny_cfg(clips, tmp_path, max_iters=1)).train()
+    path = str(tmp_path / 'iter_1.pth')
+    found = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    assert found and found <= set(mckpt.allowed_global_names()), sorted(found)
+    state = mckpt.load_checkpoint_file(path)
+    assert pickle.dumps(state['rng_state']['python']) and state['meta']['iter'] == 1

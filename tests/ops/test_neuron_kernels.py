@@ -1,0 +1,226 @@
+"""The fused neurons (compiled CPU kernels and their PyTorch loop) against the reference loop:
+spikes, membranes and gradients (input, PLIF ``w``, the carried state) in float64 and float32,
+state kept across calls, any memory layout."""
+import pytest
+import torch
+
+from mmspike.layers import temporal as layers
+from mmspike.neurons.multistep import (BaseMultiStepNeuron, MultiStepILIF, MultiStepLIF,
+                                    MultiStepPLIF)
+from mmspike.ops import neuron_kernels
+
+NEURONS = {
+    'lif': lambda **kw: MultiStepLIF(**kw),
+    'lif_atan_no_decay_input': lambda **kw: MultiStepLIF(tau=3.0, decay_input=False,
+                                                         surrogate='atan', **kw),
+    'lif_reset_not_detached': lambda **kw: MultiStepLIF(detach_reset=False, v_reset=-0.2,
+                                                        v_threshold=0.7, **kw),
+    'plif_atan': lambda **kw: MultiStepPLIF(init_tau=3.0, surrogate='atan', **kw),
+    'plif_no_decay_input_not_detached': lambda **kw: MultiStepPLIF(
+        decay_input=False, detach_reset=False, **kw),
+    'ilif': lambda **kw: MultiStepILIF(**kw),
+    'ilif_d2_not_detached': lambda **kw: MultiStepILIF(levels=2, tau=3.0, detach_reset=False,
+                                                       **kw),
+}
+
+
+@pytest.fixture(params=['kernel', 'torch_loop'])
+def fused_path(request, monkeypatch):
+    """Run the fused backend through the compiled kernels or through its PyTorch loop."""
+    if request.param == 'torch_loop':
+        monkeypatch.setattr(BaseMultiStepNeuron, '_kernel_args', lambda self, x: None)
+    else:
+        assert neuron_kernels.load_cpu_kernels() is not None, neuron_kernels.cpu_kernel_status()
+    return request.param
+
+
+def _two_calls(make, backend, dtype, store_v_seq, layout=None):
+    """Two calls (state carried), a loss on spikes, on the final membrane and (store_v_seq) on
+    the membrane sequence; returns outputs and all gradients."""
+    torch.manual_seed(0)
+    neuron = make(backend=backend, store_v_seq=store_v_seq).to(dtype)
+    gen = torch.Generator().manual_seed(1)
+    first = torch.randn(6, 2, 3, 4, 5, generator=gen, dtype=dtype) * 1.5 + 0.8
+    second = torch.randn(4, 2, 3, 4, 5, generator=gen, dtype=dtype) * 1.5 + 0.8
+    if layout is not None:
+        first, second = layout(first), layout(second)
+    first.requires_grad_(True)
+    second.requires_grad_(True)
+    s1 = neuron(first)
+    v_seq = neuron.v_seq
+    s2 = neuron(second)
+    w1 = torch.linspace(-1, 1, s1.numel(), dtype=dtype).view(s1.shape)
+    loss = (s1 * w1).sum() + 0.7 * (s2 * w1[:4]).sum() + 0.3 * neuron.v.sum()
+    if store_v_seq:
+        loss = loss + 0.2 * (v_seq * w1).sum()
+    loss.backward()
+    out = dict(s1=s1, s2=s2, v=neuron.v, g1=first.grad, g2=second.grad)
+    if isinstance(neuron, MultiStepPLIF):
+        out['w'] = neuron.w.grad
+    if store_v_seq:
+        out['v_seq'] = v_seq
+    return {k: v.detach() for k, v in out.items()}
+
+
+@pytest.mark.parametrize('name', sorted(NEURONS))
+@pytest.mark.parametrize('dtype,atol', [(torch.float64, 1e-6), (torch.float32, 1e-5)],
+                         ids=['float64', 'float32'])
+@pytest.mark.parametrize('store_v_seq', [False, True], ids=['v_last', 'v_seq'])
+def test_fused_equals_reference(name, dtype, atol, store_v_seq, fused_path):
+    fused = _two_calls(NEURONS[name], 'fused', dtype, store_v_seq)
+    reference = _two_calls(NEURONS[name], 'reference', dtype, store_v_seq)
+    assert fused.keys() == reference.keys()
+    spikes = reference['s1']
+    assert 0.05 < (spikes > 0).float().mean() < 0.95, 'the input should give spikes and silence'
+    for key in reference:
+        torch.testing.assert_close(fused[key], reference[key], rtol=atol, atol=atol,
+                                   msg=lambda m: f'{name} [{fused_path}] {key}: {m}')
+    assert reference['g1'].abs().sum() > 0 and reference['g2'].abs().sum() > 0
+    if 'w' in reference:
+        assert reference['w'].abs() > 0
+
+
+@pytest.mark.parametrize('name', sorted(NEURONS))
+def test_kernel_equals_reference_across_threads_and_tiles(name):
+    """M = 2 * 8 * 37 * 41 = 24272 elements per step: more than one thread's grain (8192) and
+    several of the backward's 2048-element tiles, the last one partial; two calls, so that the
+    second starts from a membrane; float64, 1e-10."""
+    assert neuron_kernels.load_cpu_kernels() is not None, neuron_kernels.cpu_kernel_status()
+    results = {}
+    for backend in ('fused', 'reference'):
+        torch.manual_seed(0)
+        neuron = NEURONS[name](backend=backend).double()
+        gen = torch.Generator().manual_seed(3)
+        x = (torch.randn(8, 2, 8, 37, 41, generator=gen, dtype=torch.float64) * 1.5 + 0.8)
+        x.requires_grad_(True)
+        # two calls: the second starts from the first's membrane (v0 != 0)
+        spikes = torch.cat([neuron(x[:5]), neuron(x[5:])])
+        weights = torch.randn(spikes.shape, generator=gen, dtype=torch.float64)
+        ((spikes * weights).sum() + 0.3 * neuron.v.sum()).backward()
+        results[backend] = dict(spikes=spikes.detach(), v=neuron.v.detach(), grad=x.grad)
+        if isinstance(neuron, MultiStepPLIF):
+            results[backend]['w'] = neuron.w.grad
+    for key, expected in results['reference'].items():
+        torch.testing.assert_close(results['fused'][key], expected, rtol=1e-10, atol=1e-10,
+                                   msg=lambda m: f'{name} {key}: {m}')
+
+
+@pytest.mark.parametrize('layout', ['channels_last', 'transposed'])
+def test_fused_kernels_take_any_layout(layout, fused_path):
+    """Channels-last maps run in place (their layout is kept); other views give the same
+    values."""
+    def to_layout(x):
+        if layout == 'channels_last':
+            return x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(
+                0, x.shape[:2])
+        return x.transpose(3, 4).contiguous().transpose(3, 4)  # same shape, other strides
+    for name in ('lif', 'plif_atan', 'ilif'):
+        fused = _two_calls(NEURONS[name], 'fused', torch.float64, False, to_layout)
+        reference = _two_calls(NEURONS[name], 'reference', torch.float64, False)
+        for key in reference:
+            torch.testing.assert_close(fused[key], reference[key], rtol=1e-6, atol=1e-6)
+    x = to_layout(torch.randn(3, 2, 3, 4, 5))
+    spikes = MultiStepLIF()(x)
+    assert spikes.stride() == x.stride(), 'the output keeps the input layout'
+
+
+def test_fused_inference_stores_nothing_and_matches(fused_path):
+    x = torch.randn(5, 2, 7) + 0.8
+    with torch.no_grad():
+        fused = MultiStepILIF()(x)
+    reference = MultiStepILIF(backend='reference')(x)
+    torch.testing.assert_close(fused, reference, rtol=0, atol=0)
+    assert not fused.requires_grad and fused.grad_fn is None
+
+
+def test_cpu_kernels_are_built():
+    """tools/setup_env.sh builds the kernels; without them the fused neurons fall back to the
+    slower PyTorch loop, which this suite must not hide."""
+    assert neuron_kernels.load_cpu_kernels() is not None, neuron_kernels.cpu_kernel_status()
+    assert neuron_kernels.cpu_kernel_status() == 'built'
+
+
+def test_backend_and_surrogate_errors():
+    with pytest.raises(ValueError, match=r"backend must be one of \('fused', 'reference'\), "
+                                         r"got 'cuda'"):
+        MultiStepLIF(backend='cuda')
+
+    class NoDerivative(torch.nn.Module):
+        def forward(self, x):
+            return (x >= 0).to(x)
+
+    with pytest.raises(ValueError, match="needs a surrogate with a derivative.*NoDerivative.*"
+                                         "backend='reference'"):
+        MultiStepLIF(surrogate=NoDerivative())
+    assert MultiStepLIF(surrogate=NoDerivative(), backend='reference')(
+        torch.ones(2, 3)).shape == (2, 3)
+    assert 'backend' in repr(MultiStepILIF(backend='reference'))
+    assert layers.build_neuron(dict(type='PLIF', backend='reference')).backend == 'reference'
+
+
+def test_seq_to_ann_channels_last_equals_contiguous():
+    torch.manual_seed(0)
+    conv = layers.SeqToANN(torch.nn.Conv2d(4, 6, 3, padding=1), torch.nn.BatchNorm2d(6))
+    x = torch.randn(3, 2, 4, 9, 9, dtype=torch.float64)
+    conv = conv.double()
+    conv.channels_last = True
+    y_cl = conv(x)
+    conv.channels_last = False
+    y_cf = conv(x)
+    torch.testing.assert_close(y_cl, y_cf, rtol=1e-10, atol=1e-10)
+    assert y_cl.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+    assert y_cf.is_contiguous()
+    conv.channels_last = None  # default: channels-last on the CPU
+    assert conv(x).flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+
+
+def test_integer_spikes_round_half_to_even_like_torch_round(fused_path):
+    # first step, tau = 2: H = X / 2 = 0.5, 1.5, 2.5, 3.5, 4.5 -> 0, 2, 2, 4, 4 (clamped to D)
+    x = torch.tensor([[1.0, 3.0, 5.0, 7.0, 9.0]])
+    for dtype in (torch.float32, torch.float64):
+        fused = MultiStepILIF(levels=4)(x.to(dtype))
+        assert fused.flatten().tolist() == [0.0, 2.0, 2.0, 4.0, 4.0]
+        torch.testing.assert_close(fused, MultiStepILIF(levels=4, backend='reference')(
+            x.to(dtype)), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('backbone', [
+    dict(type='SVFormer', arch='tiny', num_frames=4, img_size=32),
+    dict(type='SpikeVideoFormer', arch=dict(embed_dims=(8, 16, 32, 48), depths=(1, 1, 1, 1),
+                                            num_heads=(0, 0, 2, 2), mlp_ratio=2),
+         attention='joint', num_frames=4, neuron_cfg=dict(type='ILIF', levels=4)),
+], ids=['svformer', 'spikevideoformer'])
+def test_backbone_channels_last_equals_contiguous_in_float64(backbone):
+    """A training step's outputs and gradients do not depend on the maps' layout (float64:
+    in float32 the other summation order changes rounding, which flips a spike here and
+    there)."""
+    from mmspike.neurons.multistep import reset_neurons
+    from mmspike.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(backbone).double().train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(2, 3, 4, 32, 32, dtype=torch.float64)
+    results = []
+    for channels_last in (False, True):
+        model.load_state_dict(state)
+        model.zero_grad()
+        for m in model.modules():
+            if isinstance(m, layers.SeqToANN):
+                m.channels_last = channels_last
+        reset_neurons(model)
+        outs = model(x)
+        gen = torch.Generator().manual_seed(1)
+        loss = sum((o * torch.randn(o.shape, generator=gen, dtype=o.dtype)).mean()
+                   for o in outs)
+        loss.backward()
+        results.append((loss.detach(), [o.detach() for o in outs],
+                        [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    (loss_cf, outs_cf, grads_cf), (loss_cl, outs_cl, grads_cl) = results
+    assert any(o.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+               for o in outs_cl) or all(o.shape[-1] == 1 for o in outs_cl)
+    torch.testing.assert_close(loss_cl, loss_cf, rtol=1e-10, atol=1e-12)
+    for a, b in zip(outs_cl, outs_cf):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    assert len(grads_cl) == len(grads_cf) > 10
+    for a, b in zip(grads_cl, grads_cf):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)

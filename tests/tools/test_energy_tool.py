@@ -1,0 +1,81 @@
+"""Energy in the tools: tools/test.py prints accuracy and energy side by side; the firing-rate
+JSON/plot land in the work dir; tools/analysis/energy.py writes its table, CSV and plot."""
+import csv
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+import mmspike  # noqa: F401
+from helpers import run_tool, train_tiny_svformer_demo
+
+from helpers import REPO  # noqa: E402
+SHARED_VIDEO = osp.join(osp.dirname(REPO), 'shared', 'data', 'videos', 'short_clip.mp4')
+FRAMES, SIZE = 8, 32
+
+
+@pytest.fixture(scope='module')
+def trained_tiny_svformer(tmp_path_factory):
+    """svformer_demo.py shrunk to 8 x 32 x 32 clips, trained for 2 iterations."""
+    return train_tiny_svformer_demo(tmp_path_factory.mktemp('energy_tools'), FRAMES, SIZE)
+
+
+def test_test_tool_prints_accuracy_and_energy_and_writes_rates(trained_tiny_svformer):
+    cfg_path, ckpt, root = trained_tiny_svformer
+    work_dir = root / 'test'
+    out = run_tool([osp.join(REPO, 'tools', 'test.py'), str(cfg_path), ckpt, '--work-dir',
+                    str(work_dir)], root)
+    summary = [line for line in out.splitlines() if line.startswith('mmspike test result')]
+    assert summary, out
+    assert 'acc/top1=' in summary[0] and 'energy/mJ_per_sample=' in summary[0]
+    fields = dict(item.split('=') for item in summary[0].split(': ', 1)[1].split(', '))
+    assert float(fields['energy/mJ_per_sample']) > 0
+    assert float(fields['energy/MACs_per_sample']) > 0  # the stem sees real-valued frames
+    assert float(fields['energy/dense_MACs_per_sample']) > float(fields['energy/MACs_per_sample'])
+
+    report = json.loads((work_dir / 'firing_rates.json').read_text())
+    assert report['mode'] == 'test'
+    assert len(report['layers']) > 10 and len(report['inputs']) > 10
+    lif = report['layers'][0]
+    assert len(lif['per_step']) == FRAMES
+    assert lif['firing_rate'] == pytest.approx(sum(lif['per_step']) / FRAMES)
+    stem = [r for r in report['inputs'] if r['name'].startswith('backbone.stem')][0]
+    assert stem['nonzero_rate'] > 0.9  # real-valued frames
+    png = work_dir / 'firing_rates.png'
+    assert png.is_file() and png.stat().st_size > 10_000
+
+
+def test_energy_analysis_tool_on_test_set_and_on_a_video(trained_tiny_svformer):
+    cfg_path, ckpt, root = trained_tiny_svformer
+    out_dir = root / 'energy'
+    out = run_tool([osp.join(REPO, 'tools', 'analysis', 'energy.py'), str(cfg_path), ckpt,
+                    '--num-clips', '2', '--out-dir', str(out_dir)], root)
+    assert 'energy per clip:' in out and 'GFLOPs per view (FlopAnalyzer)' in out, out
+    summary = json.loads((out_dir / 'energy_summary.json').read_text())
+    assert summary['clips'] == 2 and summary['inputs'] == 'test set'
+    with open(out_dir / 'energy_layers.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert sum(float(r['energy_mj']) for r in rows) == pytest.approx(
+        summary['energy_mj_per_clip'], rel=1e-6)
+    assert summary['ann_flops_per_view'] > 0
+    assert (out_dir / 'energy_layers.png').stat().st_size > 10_000
+
+    if not osp.isfile(SHARED_VIDEO):
+        pytest.skip(f'--video part skipped: {SHARED_VIDEO} is missing '
+                    '(shared/ must sit beside the clone)')
+    out = run_tool([osp.join(REPO, 'tools', 'analysis', 'energy.py'), str(cfg_path),
+                    '--video', SHARED_VIDEO, '--no-flops', '--out-dir', str(root / 'video')],
+                   root)
+    assert 'untrained' in out and f'video {SHARED_VIDEO}' in out
+
+
+def test_energy_analysis_tool_errors(trained_tiny_svformer):
+    cfg_path, ckpt, root = trained_tiny_svformer
+    for args, message in (([str(cfg_path), str(root / 'missing.pth')], 'does not exist'),
+                          ([str(cfg_path), '--video', str(root / 'none.mp4')], 'does not exist'),
+                          ([str(root / 'nope.py')], 'does not exist')):
+        result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'analysis', 'energy.py')]
+                                + args, cwd=str(root), capture_output=True, text=True)
+        assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
