@@ -19,6 +19,8 @@ def test_configs_ship_with_the_package():
 
 
 def test_a_config_elsewhere_inherits_an_mmspike_config(tmp_path):
+    from mmspike.engine import compat
+    compat.apply()  # as tools/train.py does: ``mmspike::file.py`` needs the config-path repair
     user_cfg = tmp_path / 'elsewhere' / 'my_svformer.py'
     user_cfg.parent.mkdir()
     user_cfg.write_text("_base_ = 'mmspike::svformer_demo.py'\n"

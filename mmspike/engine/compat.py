@@ -294,7 +294,7 @@ def repair_mmengine_cpu_distributed():
     import mmengine.dist.utils as dist_utils
     import mmengine.runner.runner as runner_module
 
-    from .. import dist as mmspike_dist
+    from . import dist as mmspike_dist
 
     def device_aware_init(init):
         def init_dist_pytorch(backend, init_backend='torch', **kwargs):

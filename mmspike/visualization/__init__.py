@@ -1,6 +1,3 @@
-"""Visualisation helpers (NumPy / OpenCV / Matplotlib only; no task codebase is imported)."""
-from .pose_video import (GT_COLOUR, PRED_COLOUR, edges_from_parents, per_frame_mpjpe,
-                         render_pose_frame, write_pose_video)
-
-__all__ = ['GT_COLOUR', 'PRED_COLOUR', 'edges_from_parents', 'per_frame_mpjpe',
-           'render_pose_frame', 'write_pose_video']
+"""Drawing for the task hooks and tools, one sub-package per task (NumPy / OpenCV / Matplotlib
+only; no task codebase imported): ``visualization/pose/`` draws predicted and ground-truth
+skeletons into videos.  Segmentation overlays use MMSeg's own visualizer."""

@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import os.path as osp
-import re
 from typing import Optional
 
 import cv2
 import numpy as np
-from mmengine.dist import is_main_process
 
 from ...registry import HOOKS
 from ..picture_hook import BasePictureHook
@@ -58,6 +56,8 @@ class PoseVideoHook(BasePictureHook):
         fps (float): frame rate of the videos. Defaults to 8.
     """
 
+    sequence_key = 'action'
+
     def __init__(self, out_dir: str, max_clips: int = 4, fps: float = 8.0):
         super().__init__(out_dir, max_clips)
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or fps <= 0:
@@ -105,66 +105,50 @@ class PoseVideoHook(BasePictureHook):
             frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
         return frames
 
-    def _name(self, sample, index: int) -> str:
-        meta = _meta(sample)
-        action = meta.get('action')
-        frame_ids = meta.get('frame_ids')
-        stem = str(action) if action is not None else f'clip{index:04d}'
-        if frame_ids is not None and len(frame_ids):
-            stem += f'_{int(frame_ids[0])}'
-        stem = re.sub(r'[^\w.-]+', '_', stem)
+    def _name(self, meta: dict, index: int) -> str:
+        """The file name of a clip: :meth:`_stem` ``.mp4``, numbered when already written."""
+        stem = self._stem(meta, index)
         name, n = f'{stem}.mp4', 1
         while osp.join(self._directory, name) in self.written:
             n += 1
             name = f'{stem}-{n}.mp4'
         return name
 
-    def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if not is_main_process() or not outputs or len(self.written) >= self.max_clips:
-            return
+    def _draw_sample(self, runner, sample) -> None:
         from ...visualization import write_pose_video
 
-        if self._directory is None:  # called without before_test
-            self.before_test(runner)
-        for sample in outputs:
-            if len(self.written) >= self.max_clips:
-                break
-            target = _field(_field(sample, 'gt_instances'), 'lifting_target')
-            keypoints = _field(_field(sample, 'pred_instances'), 'keypoints')
-            if target is None or keypoints is None:
-                self._warn(runner, 'no-3d', 'test outputs without gt_instances.lifting_target '
-                           'and pred_instances.keypoints (not a 3D pose model?): no videos '
-                           'written for them')
-                continue
-            pred, gt = _numpy(keypoints).astype(np.float64), _numpy(target).astype(np.float64)
-            if pred.ndim != 3 or pred.shape != gt.shape:
-                self._warn(runner, 'shape', f'predictions {pred.shape} and lifting_target '
-                           f'{gt.shape} are not both [T, J, 3]: clip skipped')
-                continue
-            if not np.isfinite(pred).all():
-                self._warn(runner, 'finite', 'non-finite predicted keypoints: clip skipped')
-                continue
-            meta = _meta(sample)
-            action = meta.get('action')
-            if action is not None and action in self._sequences:
-                continue  # one clip per action: the videos show different sequences
-            frames = self._frames(runner, meta.get('img_paths'))
-            if frames is not None and len(frames) != len(pred):
-                self._warn(runner, 'frame-count', f'{len(frames)} img_paths for {len(pred)} '
-                           f'predicted frames: drawing grey panels')
-                frames = None
-            frame_ids = meta.get('frame_ids')
-            labels = None
-            if frame_ids is not None and len(frame_ids) == len(pred):
-                labels = [f'frame {int(i)}' for i in frame_ids]
-            path = osp.join(self._directory, self._name(sample, len(self.written)))
-            write_pose_video(path, frames, pred, gt, fps=self.fps,
-                             title=str(meta.get('action', '')) or None, frame_labels=labels,
-                             **self._dataset_skeleton(runner, pred.shape[1]))
-            self.written.append(path)
-            if action is not None:
-                self._sequences.add(action)
-            runner.logger.info(f'PoseVideoHook: wrote {path}')
+        target = _field(_field(sample, 'gt_instances'), 'lifting_target')
+        keypoints = _field(_field(sample, 'pred_instances'), 'keypoints')
+        if target is None or keypoints is None:
+            self._warn(runner, 'no-3d', 'test outputs without gt_instances.lifting_target '
+                       'and pred_instances.keypoints (not a 3D pose model?): no videos '
+                       'written for them')
+            return
+        pred, gt = _numpy(keypoints).astype(np.float64), _numpy(target).astype(np.float64)
+        if pred.ndim != 3 or pred.shape != gt.shape:
+            self._warn(runner, 'shape', f'predictions {pred.shape} and lifting_target '
+                       f'{gt.shape} are not both [T, J, 3]: clip skipped')
+            return
+        if not np.isfinite(pred).all():
+            self._warn(runner, 'finite', 'non-finite predicted keypoints: clip skipped')
+            return
+        meta = _meta(sample)
+        if self._drawn_before(meta):
+            return  # one clip per action: the videos show different sequences
+        frames = self._frames(runner, meta.get('img_paths'))
+        if frames is not None and len(frames) != len(pred):
+            self._warn(runner, 'frame-count', f'{len(frames)} img_paths for {len(pred)} '
+                       f'predicted frames: drawing grey panels')
+            frames = None
+        frame_ids = meta.get('frame_ids')
+        labels = None
+        if frame_ids is not None and len(frame_ids) == len(pred):
+            labels = [f'frame {int(i)}' for i in frame_ids]
+        path = osp.join(self._directory, self._name(meta, len(self.written)))
+        write_pose_video(path, frames, pred, gt, fps=self.fps,
+                         title=str(meta.get('action', '')) or None, frame_labels=labels,
+                         **self._dataset_skeleton(runner, pred.shape[1]))
+        self._record(runner, path, meta)
 
     def _summary(self) -> str:
         return f'{len(self.written)} video(s) in {self._directory}'

@@ -12,7 +12,7 @@ from mmengine.structures import BaseDataElement, InstanceData
 from helpers import REPO, run_tool, shrink_pose_config
 from mmspike.datasets.synthetic.pose_clips import SMPL_PARENTS, sequence_poses, write_dataset
 from mmspike.hooks.pose import PoseVideoHook
-from mmspike.visualization import (GT_COLOUR, PRED_COLOUR, edges_from_parents, per_frame_mpjpe,
+from mmspike.visualization.pose import (GT_COLOUR, PRED_COLOUR, edges_from_parents, per_frame_mpjpe,
                                    render_pose_frame, write_pose_video)
 
 T, J = 4, len(SMPL_PARENTS)
