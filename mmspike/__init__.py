@@ -6,8 +6,8 @@ replaces no function or attribute of torch, mmengine or the codebases.  The repa
 bugs (:mod:`mmspike.engine.compat`) are applied, each gated on the versions that need it, by the
 task adapters and the tools, or explicitly with ``mmspike.engine.compat.apply()``.
 
-Map of the package (``docs/layout.md`` has the full table; ``mmspike.layout.LAYOUT`` is the
-machine-readable one that the tests check every registered class against):
+Map of the package (``docs/layout.md`` has the full tables, which ``tests/test_layout.py``
+checks against the registries):
 
 * core (no task codebase imported):
   ``neurons/`` multi-step neurons and surrogates; ``layers/`` spiking layers;
