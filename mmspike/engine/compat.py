@@ -23,7 +23,9 @@ Runner repairs (mmengine):
   only after the new one and the pointer are written.  No upstream issue found.
 * :func:`repair_mmengine_package_config_paths` (mmengine <= 0.10.7) - ``pkg::folder/cfg.py``
   resolves but ``pkg::cfg.py`` is rejected (a regex demands a folder), so configs at the top of
-  a package's ``.mim/configs`` cannot be inherited as ``_base_ = 'mmspike::svformer_demo.py'``.
+  a package's ``.mim/configs`` cannot be inherited as ``_base_ = 'mmspike::svformer_demo.py'``;
+  and the configs of an editable install (PEP 660 import hook) are looked for in
+  ``site-packages``.
 * :func:`repair_mmengine_cpu_distributed` (mmengine <= 0.10.7, no CUDA) - the ``pytorch``
   launcher calls ``torch.cuda.set_device`` whatever the backend, the DDP wrapper passes
   ``device_ids`` and ``sync_bn`` uses torch's GPU-only SyncBatchNorm, so torchrun training fails
@@ -250,19 +252,49 @@ def package_and_cfg_path(cfg_path):
     return package, path
 
 
+def installed_package_path(package, get_installed_path=None):
+    """mmengine's ``get_installed_path(package)``, or the folder the package is imported from
+    when the distribution's location does not hold it.
+
+    mmengine 0.10.7 joins the distribution's location and the package name; for an editable
+    install through an import hook (PEP 660, what ``pip install -e .`` makes with current
+    setuptools) that location is ``site-packages``, where the package is not, so
+    ``_base_ = 'mmspike::...'`` fails with "No such file or directory: .../site-packages/mmspike/
+    .mim/model-index.yml".
+    """
+    if get_installed_path is None:
+        from mmengine.utils import get_installed_path
+    path = get_installed_path(package)
+    if osp.isdir(path):
+        return path
+    from mmengine.utils.package_utils import package2module
+    spec = importlib.util.find_spec(package2module(package))
+    if spec is not None and spec.origin is not None:
+        return osp.dirname(spec.origin)
+    return path
+
+
 def repair_mmengine_package_config_paths():
     """Let ``Config.fromfile`` resolve ``pkg::file.py`` (no folder), see
-    :func:`package_and_cfg_path`, and inherit ``mmspike::`` configs without a registry scope.
+    :func:`package_and_cfg_path`, find the configs of editable installs
+    (:func:`installed_package_path`) and inherit ``mmspike::`` configs without a registry scope.
 
     mmengine marks every dict of a ``pkg::`` base config with ``_scope_='pkg'``.  mmspike has no
     registry scope of its own (its modules are in mmengine's root registries, so that every
     codebase's scope finds them), so ``_scope_='mmspike'`` would only make every build fall back
-    to the current registry with a warning.  Applied by ``import mmspike``; a config parsed
-    before mmspike is imported (a codebase's stock ``tools/train.py``) still needs
+    to the current registry with a warning.  Applied by :func:`apply`; a config parsed before an
+    adapter is imported (a codebase's stock ``tools/train.py``) still needs
     ``pkg::folder/file.py`` and gets the warnings.
     """
     import mmengine.config.config as config_module
     config_module._get_package_and_cfg_path = package_and_cfg_path
+
+    def editable_aware(get_installed_path):
+        def installed_path(package):
+            return installed_package_path(package, get_installed_path)
+        return installed_path
+
+    patch_once(config_module, 'get_installed_path', editable_aware)
     original = config_module.Config._get_cfg_path
     original = getattr(original, '__wrapped_by_mmspike__', original)
 

@@ -8,7 +8,7 @@ names below are likewise written out by hand from reading both model definitions
 import os.path as osp
 
 import pytest
-from helpers import TEST_DATA  # noqa: E402
+from helpers import REPO, TEST_DATA  # noqa: E402
 import torch
 
 import mmspike  # noqa: F401

@@ -127,3 +127,17 @@ def test_package_config_path_repair():
     for bad in ('svformer_demo.py', 'mmspike::', '::x.py', 'a b::x.py'):
         with pytest.raises(ValueError, match='expected a config path like'):
             package_and_cfg_path(bad)
+
+
+def test_configs_of_an_editable_install_are_found(tmp_path):
+    """mmengine looks for a package's configs at its distribution's location, which for an
+    editable install through an import hook is site-packages; the repair falls back to the
+    folder the package is imported from."""
+    import os.path as osp
+
+    import mmspike
+    missing = str(tmp_path / 'site-packages' / 'mmspike')
+    assert compat.installed_package_path('mmspike', lambda package: missing) == \
+        osp.dirname(mmspike.__file__)
+    present = str(tmp_path)
+    assert compat.installed_package_path('mmspike', lambda package: present) == present
