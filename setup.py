@@ -41,9 +41,17 @@ def read_version():
 
 
 def read_requirements(name):
+    """The requirement lines of ``requirements/<name>`` (comments and blank lines dropped)."""
     with open(osp.join(HERE, 'requirements', name)) as f:
-        return [line.strip() for line in f
-                if line.strip() and not line.startswith('#')]
+        lines = (line.split('#', 1)[0].strip() for line in f)
+        return [line for line in lines if line]
+
+
+# One extra per task codebase (``pip install "mmspike[action]"``); the version ranges are those of
+# mmspike/engine/versions.py: SUPPORTED, checked again at import by the adapters.  The exact
+# versions of the tested environment are in requirements/constraints.txt (tools/setup_env.sh).
+EXTRAS = {name: read_requirements(f'{name}.txt') for name in ('action', 'pose', 'seg', 'tests')}
+EXTRAS['all'] = EXTRAS['action'] + EXTRAS['pose'] + EXTRAS['seg']
 
 
 if __name__ == '__main__':
@@ -60,9 +68,11 @@ if __name__ == '__main__':
                                   '.mim/configs/**/*.py', '.mim/tools/*.py',
                                   '.mim/tools/*.sh', '.mim/tools/**/*.py']},
         python_requires='>=3.9',
-        # torch and mmcv (with compiled ops) are installed by tools/setup_env.sh.
+        # Neither torch nor mmcv is required here: torch is chosen for the machine (CUDA or
+        # CPU build), and mmcv is the user's choice between mmcv (compiled ops, needed by MMPose
+        # and MMSegmentation) and mmcv-lite (enough for the core and MMAction2 recognition);
+        # requirements/mminstall.txt names the range, and the adapters check it at import.
         install_requires=read_requirements('runtime.txt'),
-        extras_require={'tests': read_requirements('tests.txt')},
-        entry_points={'console_scripts': ['mmspike-compat = mmspike.engine.compat:main']},
+        extras_require=EXTRAS,
         license='Apache License 2.0',
     )

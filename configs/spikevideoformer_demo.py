@@ -3,9 +3,9 @@
 # arch 'tiny' (widths 16/32/64/96, one transformer block per stage), joint space-time Hamming
 # attention over all 16 x 2 x 2 tokens of a clip; 16 frames, resized from 64 to 32 x 32 (at
 # 64 x 64 an epoch takes about 165 s on 2 cores, too slow for the 15-minute demo budget).
-# Two departures from the Kinetics recipe, both needed to learn from scratch (docs/history.md,
-# "The SpikeVideoFormer demo investigation"): zero_init_residual (every block starts as the identity; with a random
-# init the joint attention branch keeps the model at chance) and an order-aware head.  The
+# Two departures from the Kinetics recipe, both needed to learn from scratch (docs/action.md,
+# "SpikeVideoFormer demo"): zero_init_residual (every block starts as the identity; with a
+# random init the joint attention branch keeps the model at chance) and an order-aware head.  The
 # Meta-SpikeFormer head averages over T, so frame order reaches it only through the LIF leak,
 # and every class here has its time reversal as another class; SVFormerHead's Conv3d spans all
 # (T, H, W) positions of the last stage instead.

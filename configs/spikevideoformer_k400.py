@@ -1,6 +1,6 @@
 # SpikeVideoFormer large on Kinetics-400 (paper: 79.8 / 94.0 top-1 / top-5, 55.9M parameters,
-# 412.1 mJ).  The paper's exact K400 schedule is not in the sources available here; this is a
-# standard AdamW + cosine recipe, batch 64 in total (8 GPUs x 8).  Initialise from a
+# 412.1 mJ).  Not the paper's K400 schedule: a standard AdamW + cosine recipe, batch 64 in
+# total (8 GPUs x 8).  Initialise from a
 # Meta-SpikeFormer ImageNet checkpoint converted with tools/convert_metaspikformer.py:
 #   --cfg-options model.backbone.init_cfg.checkpoint=<converted.pth>
 #   torchrun --nproc_per_node=8 tools/train.py configs/spikevideoformer_k400.py --launcher pytorch
@@ -12,8 +12,8 @@ max_epochs = 100
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=5)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-# fused=True: torch's one-kernel AdamW (CPU and CUDA); the default per-tensor loop was a
-# large part of a CPU training step (tools/benchmark.py steps --optimizer).
+# fused=True: torch's one-kernel AdamW (CPU and CUDA); the default per-tensor loop can be a
+# large part of a CPU training step (tools/benchmark.py steps --optimizer measures it).
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05, fused=True),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),

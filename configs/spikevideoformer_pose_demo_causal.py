@@ -6,7 +6,7 @@
 # <= t, with the key-value sum carried from frame to frame) makes the backbone causal; the head
 # regresses each step on its own, so the whole model runs one frame per call with constant
 # memory and gives the joints the whole-clip forward would.  Same parameters as the demo; not
-# trained here (train it with tools/train.py as the demo; no measured results).
+# trained (train it with tools/train.py as the demo; no measured results).
 _base_ = ['spikevideoformer_pose_demo.py']
 
 model = dict(backbone=dict(attention='causal'))

@@ -1,7 +1,6 @@
 # SpikeVideoFormer for 3D human pose from video on Human3.6M, T=32: a recipe, the MMHPSD config
 # (spikevideoformer_pose_mmhpsd.py) moved to Human3.6M's 17 joints and protocol.
-# NOT MEASURED: no figure of this config has been run (no Human3.6M data here); the schedule
-# below is a first guess.
+# Not measured: no figure of this config exists; the schedule below is not tuned.
 # Needs Human3.6M prepared with MMPose's converter at data_root ('data/h36m', layout in
 # _base_/datasets/h36m.py; the 50 fps annotations) and GPUs: arch 'large' at T=32 x 224 x 224 is
 # a multi-GPU job, e.g.

@@ -1,5 +1,5 @@
 # SpikeVideoFormer for 3D human pose tracking on MMHPSD, the paper's setting T=32 (Zou et al.,
-# ICML 2025: PA-MPJPE 47.5 mm, 55.8M parameters, 391.2 mJ; not reproduced here).
+# ICML 2025: PA-MPJPE 47.5 mm, 55.8M parameters, 391.2 mJ; not reproduced).
 # Needs the real MMHPSD at data_root ('data/mmhpsd', layout in _base_/datasets/mmhpsd.py) and
 # GPUs: arch 'large' at T=32 x 224 x 224 is a multi-GPU job, e.g.
 #   torchrun --nproc_per_node=8 tools/train.py configs/spikevideoformer_pose_mmhpsd.py \

@@ -1,6 +1,6 @@
 # SpikeVideoFormer with integer spikes (I-LIF, D = 4) for video semantic segmentation on Cityscapes
 # sequences, the paper's setting (Zou et al., ICML 2025: 73.1 mIoU, 17.8M parameters, 65.3 mJ;
-# SegFormer 74.1 mIoU at 270.2 mJ; not reproduced here).  Needs Cityscapes with
+# SegFormer 74.1 mIoU at 270.2 mJ; not reproduced).  Needs Cityscapes with
 # leftImg8bit_sequence and gtFine (labelTrainIds) at data_root (_base_/datasets/cityscapes_seq.py)
 # and GPUs, e.g.
 #   torchrun --nproc_per_node=8 tools/train.py configs/spikevideoformer_seg_cityscapes_ilif4.py \

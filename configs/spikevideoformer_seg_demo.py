@@ -1,35 +1,31 @@
-# A small SpikeVideoFormer for video semantic segmentation on the embedded generated clips (the
-# CPU demo of README):
+# A small SpikeVideoFormer for video semantic segmentation on the embedded segmentation clips
+# (the CPU demo):
 #   bash tools/demo.sh configs/spikevideoformer_seg_demo.py
 # or step by step:
 #   python tools/train.py configs/spikevideoformer_seg_demo.py
 #   python tools/test.py configs/spikevideoformer_seg_demo.py <work_dir>/<checkpoint> --show-dir vis
-# Data: mmspike.datasets.synthetic.seg_clips written in the VSPW layout under data_root on first use (from
-# `embedded_dataset`; tools/train.py and tools/test.py call
-# mmspike.datasets.prepare_embedded_dataset; deterministic by seed): 96 training, 24 validation
-# and 24 test videos of 24 frames, 80 x 80; six classes (sky, ground, ball, box, kite, bar) over
-# mask value 0, "others", which is ignored (reduce_zero_label, as VSPW).  Read by the VSPW clip
-# dataset with the generator's own classes (own_classes=True).
+# Data: mmspike.datasets.synthetic.seg_clips written in the VSPW layout under data_root on first
+# use (from `embedded_dataset`; tools/train.py and tools/test.py call
+# mmspike.datasets.synthetic.prepare_embedded_dataset; deterministic by seed): 96 training, 24
+# validation and 24 test videos of 24 frames, 80 x 80; six classes (sky, ground, ball, box, kite,
+# bar) over mask value 0, "others", which is ignored (reduce_zero_label, as VSPW).  Read by the
+# VSPW clip dataset with the generator's own classes (own_classes=True).
 # Training clips: 8 consecutive frames, starts 4 frames apart, one random horizontal flip per
 # clip.  Test: whole 24-frame videos, covered by windows of 8 frames (test_cfg clip_len 8,
 # stride 4: a frame's logits are the mean over its windows), so mVC_8 and mVC_16 exist.
 # Model: arch 'tiny' (widths 16/32/64/96) with all four stages (strides 4/8/16/16) into
 # SpikeSegformerHead (32 channels), binary LIF neurons (SpikeVideoFormer's LIF, tau 2, sigmoid
 # surrogate) in the backbone and the head, and no neuron before the classifier
-# (output_neuron=False: its 1x1 conv reads the fused BN output, real-valued MACs).  Measured while
-# choosing (training loss after 150 steps on the same 4 clips, lr 2e-3 unless said): binary LIF
-# with the output neuron 0.48 (and after 20 full epochs it still predicted no "thing" class at
-# all: test mIoU 28.9, sky and ground only), I-LIF 0.30, I-LIF at lr 5e-3 0.13, I-LIF without the
-# output neuron 0.10, both 0.078 (binary LIF with both: 0.138).  Trained for the full schedule,
-# though, binary LIF without the output neuron beat I-LIF D = 4: test mIoU 88.2 against 80.25, at
-# less energy (its neurons fire less); the paper's I-LIF setting is in
-# configs/spikevideoformer_seg_cityscapes_ilif4.py.  A class-weighted loss is not
-# an option in MMSeg 1.2.2: CrossEntropyLoss with class_weight fails on the ignore index.
-# Frames of 80 x 80, 20 epochs of 60 steps.  At 64 x 64 (stride-4 logits of 16 x 16) the thin
-# bars and pointed kites lost most at their borders: 20 epochs gave test mIoU 80.3, and 30 epochs
-# in a fresh clone 78.0 (bar 59, kite 66 IoU; 924 s in all).
+# (output_neuron=False: its 1x1 conv reads the fused BN output, real-valued MACs; with that
+# neuron the model predicts no "thing" class at all).  Binary LIF reaches a higher test mIoU than
+# I-LIF D = 4 at less energy (its neurons fire less); the paper's I-LIF setting is in
+# configs/spikevideoformer_seg_cityscapes_ilif4.py.  No class-weighted loss: MMSeg 1.2.2's
+# CrossEntropyLoss with class_weight fails on the ignore index.
+# Frames of 80 x 80, 20 epochs of 60 steps: at 64 x 64 (stride-4 logits of 16 x 16) the thin bars
+# and pointed kites lose most at their borders.
 # Palette: class colours that differ from the objects' own colours, so that the overlays of
 # --show-dir are readable.
+# Results and the runs behind these choices: docs/segmentation.md.
 _base_ = ['_base_/runtime_mmseg.py']
 
 data_root = 'data/seg_clips'

@@ -1,5 +1,5 @@
 # SpikeVideoFormer for video semantic segmentation on VSPW (Zou et al., ICML 2025: 37.9 mIoU;
-# not reproduced here).  Needs the VSPW_480p release at data_root (layout in
+# not reproduced).  Needs the VSPW_480p release at data_root (layout in
 # _base_/datasets/vspw.py) and GPUs, e.g.
 #   torchrun --nproc_per_node=8 tools/train.py configs/spikevideoformer_seg_vspw.py \
 #       --launcher pytorch

@@ -1,4 +1,5 @@
-# A small SVFormer on the embedded motion-clips dataset: the CPU demo of README command (a).
+# A small SVFormer on the embedded motion-clips dataset: the CPU demo that `bash tools/demo.sh`
+# trains and tests (results: docs/action.md).
 #   python tools/train.py configs/svformer_demo.py
 # Same blocks as the paper model ('tiny': widths 32/64/96/128, one block per stage), 16 frames of
 # 64 x 64, so the backbone ends at 2 x 2 and the head's Conv3d spans (16, 2, 2).

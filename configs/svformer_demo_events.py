@@ -1,4 +1,4 @@
-# SVFormer tiny on the embedded motion clips seen by an event camera (README: event demo).
+# SVFormer tiny on the embedded motion clips seen by an event camera (docs/action.md, "Event demo").
 #   bash tools/demo.sh configs/svformer_demo_events.py
 # The model of configs/svformer_demo.py with a 2-channel stem (OFF / ON event counts): 16 event
 # frames of 64 x 64, so the backbone ends at 2 x 2 and the head's Conv3d spans (16, 2, 2).

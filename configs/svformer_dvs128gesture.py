@@ -1,8 +1,8 @@
 # SVFormer on DVS128 Gesture: 2-channel (OFF/ON event counts) stem, 16 frames of 128 x 128,
 # 11 classes.
 #   python tools/train.py configs/svformer_dvs128gesture.py
-# The SVFormer paper evaluates DVS128 Gesture but its setting is not available
-# (/work/shared/notes/papers.md), so the recipe is spikingjelly's own DVS128 Gesture example
+# The SVFormer paper evaluates DVS128 Gesture but does not give its setting, so the recipe is
+# spikingjelly's own DVS128 Gesture example
 # (spikingjelly.activation_based.examples.classify_dvsg: T = 16, split_by='number', batch 16,
 # Adam lr 1e-3 without weight decay, cosine annealing over 64 epochs, no augmentation, raw event
 # counts as input); with its CSNN that example reaches 96.2% test top-1.  The model is the

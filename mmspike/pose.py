@@ -1,25 +1,19 @@
 """Task adapter for 3D human pose from video (MMPose).
 
-Importing it imports MMPose and registers, in MMPose's registries, what mmspike adds for video
-pose: the video pose estimator ``VideoPoseLifter`` (a ``PoseLifter``, with frame-by-frame
-online inference for causal configurations), its clip data preprocessor and the head
-``SpikeTemporalRegressionHead`` (:mod:`mmspike.estimators.pose`, :mod:`mmspike.heads.pose`),
-the MMHPSD and Human3.6M clip datasets and their clip transforms (:mod:`mmspike.datasets.pose`)
-and the video 3D pose metric (:mod:`mmspike.evaluation.pose`).  The pure pose errors are in the
-core (:mod:`mmspike.evaluation.functional`), and so is the skeleton video writer used by
-``tools/test.py --show-dir`` (:mod:`mmspike.visualization`, :class:`mmspike.hooks.pose.PoseVideoHook`).
-Configs load it with ``custom_imports=dict(imports=['mmspike.pose'])``
-(``configs/_base_/runtime_mmpose.py``): ``configs/spikevideoformer_pose_mmhpsd.py`` (T = 32),
-``configs/spikevideoformer_pose_h36m.py`` and ``configs/spikevideoformer_pose_demo.py``
-(embedded data, measured in README).
+Importing it checks the installed mmcv and MMPose versions, applies the upstream repairs they
+need and registers, in MMPose's registries, the video pose estimator ``VideoPoseLifter``
+(:mod:`mmspike.estimators.pose`), the head ``SpikeTemporalRegressionHead``
+(:mod:`mmspike.heads.pose`), the MMHPSD and Human3.6M clip datasets (:mod:`mmspike.datasets.pose`)
+and their clip transforms (:mod:`mmspike.datasets.transforms.pose_transforms`), the video 3D pose
+metric (:mod:`mmspike.evaluation.pose`) and the pose hooks (:mod:`mmspike.hooks.pose`: skeleton
+videos for ``tools/test.py --show-dir``, mean-pose initialisation).  Configs:
+``custom_imports=dict(imports=['mmspike.pose'])`` (``configs/_base_/runtime_mmpose.py``);
+results of the demo in docs/pose.md.
 """
 import mmspike  # noqa: F401  (the core, in the root registries)
-from mmspike.engine.versions import check_versions
+from mmspike.engine import compat
 
-check_versions('mmcv', 'mmpose', needed_by='mmspike.pose')
-
-from mmspike.engine import compat  # noqa: E402
-
+compat.prepare_codebase('pose')
 compat.apply()
 
 from mmspike.datasets import pose as datasets  # noqa: E402,F401

@@ -1,25 +1,19 @@
 """Task adapter for video semantic segmentation (MMSegmentation).
 
-Importing it imports MMSeg and registers, in MMSeg's registries, what mmspike adds for video
-segmentation: the segmentor ``VideoEncoderDecoder`` (an ``EncoderDecoder`` on clips) and the
-decode head ``SpikeSegformerHead`` (:mod:`mmspike.estimators.seg`, :mod:`mmspike.heads.seg`),
-the VSPW and Cityscapes-sequence clip datasets and their clip transforms
-(:mod:`mmspike.datasets.seg`) and ``VideoIoUMetric`` (mIoU and VSPW's video consistency
-mVC_8 / mVC_16, :mod:`mmspike.evaluation.seg`).  The clip data preprocessor, the pure video
-consistency function (:mod:`mmspike.evaluation.functional`), the demo data generator
-(:mod:`mmspike.datasets.synthetic.seg_clips`) and ``SegClipVisualizationHook`` (``tools/test.py
---show-dir``) are in the core.  Configs load it with
-``custom_imports=dict(imports=['mmspike.seg'])`` (``configs/_base_/runtime_mmseg.py``):
-``configs/spikevideoformer_seg_vspw.py``, ``configs/spikevideoformer_seg_cityscapes_ilif4.py``
-and ``configs/spikevideoformer_seg_demo.py`` (embedded data, measured in README).
+Importing it checks the installed mmcv and MMSeg versions, applies the upstream repairs they need
+and registers, in MMSeg's registries, the segmentor ``VideoEncoderDecoder``
+(:mod:`mmspike.estimators.seg`), the decode head ``SpikeSegformerHead`` (:mod:`mmspike.heads.seg`),
+the VSPW and Cityscapes-sequence clip datasets (:mod:`mmspike.datasets.seg`) and their clip
+transforms (:mod:`mmspike.datasets.transforms.seg_transforms`), ``VideoIoUMetric`` (mIoU and
+VSPW's video consistency, :mod:`mmspike.evaluation.seg`) and ``SegClipVisualizationHook``
+(:mod:`mmspike.hooks.seg`, ``tools/test.py --show-dir``).  Configs:
+``custom_imports=dict(imports=['mmspike.seg'])`` (``configs/_base_/runtime_mmseg.py``); results
+of the demo in docs/segmentation.md.
 """
 import mmspike  # noqa: F401  (the core, in the root registries)
-from mmspike.engine.versions import check_versions
+from mmspike.engine import compat
 
-check_versions('mmcv', 'mmsegmentation', needed_by='mmspike.seg')
-
-from mmspike.engine import compat  # noqa: E402
-
+compat.prepare_codebase('seg')
 compat.apply()
 
 from mmspike.datasets import seg as datasets  # noqa: E402,F401

@@ -19,6 +19,10 @@ def train_two_iterations(cfg, work_dir):
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEST_DATA = os.path.join(REPO, 'tests', 'data')
+#: real sample videos (MP4) for the tests that decode real files: MMSPIKE_SAMPLE_VIDEOS, else a
+#: ``shared/data/videos`` folder beside the clone
+SAMPLE_VIDEOS = os.environ.get('MMSPIKE_SAMPLE_VIDEOS', os.path.join(
+    os.path.dirname(REPO), 'shared', 'data', 'videos'))
 
 
 def run_tool(args, cwd):
@@ -32,7 +36,7 @@ def run_tool(args, cwd):
 
 
 def train_then_test(cfg_path, work_dir, cwd):
-    """``tools/train.py`` then ``tools/test.py`` on the last checkpoint, as README users run
+    """``tools/train.py`` then ``tools/test.py`` on the last checkpoint, as users run
     them; returns the checkpoint and the ``mmspike test result`` line the test tool printed."""
     tools = os.path.join(REPO, 'tools')
     run_tool([os.path.join(tools, 'train.py'), cfg_path, '--work-dir', work_dir], cwd)
@@ -102,15 +106,6 @@ def calibrate_batch_norms(model, run):
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     return model.eval()
-
-
-def load_tool_module(path, name):
-    """Import a script of ``tools/`` (``path``) as a module named ``name``."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def shrink_action_config(cfg, clips_root, frames, size, batch_size=4,

@@ -26,7 +26,7 @@ difference of its loss and parameter gradients (relative to the largest gradient
 reference neurons with the same layout.  Between layouts float32 results differ: convolution
 and BatchNorm sum in another order, a rounding difference flips a spike here and there and the
 flips spread through the network (in float64 both layouts agree to 1e-14, see
-tests/test_fused_neurons.py).  Forward latency (eval mode, no grad), clips per second, the
+tests/ops/test_neuron_kernels.py).  Forward latency (eval mode, no grad), clips per second, the
 energy per clip (tools/analysis/energy.py's count on this input with the initial weights: it
 follows the firing rates, which training changes) and, with ``--memory``, the peak memory of a
 training step (fresh subprocess, as for the neurons) are printed too; with several ``--frames``,
@@ -38,7 +38,7 @@ comparable; absolute times depend on the machine and on what else runs on it.
 GPU section: when CUDA is present (and without ``--no-gpu``) both modes run again on the GPU
 after the CPU table, with the same inputs, ``torch.cuda.synchronize`` around every timing and
 the peak memory from ``torch.cuda.max_memory_allocated`` (the fused neurons then use their
-Triton kernels).  It has not been run: no GPU was available while it was written.
+Triton kernels).
 """
 import argparse
 import json
@@ -48,10 +48,9 @@ import subprocess
 import sys
 import time
 
+from mmspike.engine.memory import proc_status_kib
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from benchmark_memory import _rss_kib  # noqa: E402  (the peak-RSS reading, one copy)
 
 MODELS = {
     # name: (backbone config, default (batch, T, H = W)); num_frames (and SVFormer's img_size)
@@ -74,7 +73,7 @@ def _build_neuron(kind, impl):
             return neuron.ParametricLIFNode(init_tau=2.0, surrogate_function=surrogate.ATan(),
                                             detach_reset=True, step_mode='m')
         return None  # spikingjelly has no integer LIF
-    from mmspike.neurons.multistep import MultiStepILIF, MultiStepLIF, MultiStepPLIF
+    from mmspike.neurons import MultiStepILIF, MultiStepLIF, MultiStepPLIF
     backend = 'fused' if impl == 'fused' else 'reference'
     if kind == 'LIF':
         return MultiStepLIF(tau=2.0, surrogate=dict(type='sigmoid', alpha=4.0), backend=backend)
@@ -108,7 +107,7 @@ def _gpu_peak_mib(device, run):
 
 
 def _neuron_step(neuron, x, grad):
-    from mmspike.neurons.multistep import reset_neurons
+    from mmspike.neurons import reset_neurons
     reset_neurons(neuron)  # mmspike's and spikingjelly's neurons alike
     x = x.detach().requires_grad_(True)
     spikes = neuron(x)
@@ -125,9 +124,9 @@ def neuron_memory_child(kind, impl, shape):
     _neuron_step(neuron, x, grad)
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')
-    before = _rss_kib('VmRSS') * 1024
+    before = proc_status_kib('VmRSS') * 1024
     _neuron_step(neuron, x, grad)
-    peak = _rss_kib('VmHWM') * 1024
+    peak = proc_status_kib('VmHWM') * 1024
     print(json.dumps(dict(peak_bytes=peak - before)))
 
 
@@ -210,11 +209,13 @@ def _build_backbone(name, frames, size):
 
 
 def _set_variant(model, variant):
-    """``'<neurons>/<layout>'``; the contiguous layout also takes the per-step BatchNorm's
-    copying ``[B, T*C, ...]`` path, so ``reference/contiguous`` is the code before the fused
-    neurons, channels-last maps and the copy-free BatchNorm."""
+    """``'<neurons>/<layout>'``, set through the layers' own options: the neurons' ``backend``,
+    :class:`SeqToANN`'s ``channels_last`` and the per-step BatchNorm's ``copy_free`` (the
+    contiguous layout also takes its copying ``[B, T*C, ...]`` path, so
+    ``reference/contiguous`` is the code without the fused neurons, channels-last maps and the
+    copy-free BatchNorm)."""
     from mmspike.layers.temporal import SeqToANN, _TemporalBatchNorm
-    from mmspike.neurons.multistep import BaseMultiStepNeuron
+    from mmspike.neurons import BaseMultiStepNeuron
     backend, layout = variant.split('/')[:2]
     for m in model.modules():
         if isinstance(m, BaseMultiStepNeuron):
@@ -228,7 +229,7 @@ def _set_variant(model, variant):
 def _step_inputs(model, batch, frames, size):
     """A fixed input clip and fixed random maps that weight the outputs in the loss."""
     import torch
-    from mmspike.neurons.multistep import reset_neurons
+    from mmspike.neurons import reset_neurons
     x = torch.randn(batch, 3, frames, size, size, generator=torch.Generator().manual_seed(1))
     state = {k: v.clone() for k, v in model.state_dict().items()}
     with torch.no_grad():
@@ -244,7 +245,7 @@ def _make_step(model, x, projections, optimizer='adamw'):
     ``optimizer``: ``'adamw'`` (torch's default implementation, what an mmengine config with
     ``type='AdamW'`` builds) or ``'adamw-fused'`` (``fused=True``)."""
     import torch
-    from mmspike.neurons.multistep import reset_neurons
+    from mmspike.neurons import reset_neurons
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=optimizer == 'adamw-fused')
 
     def step():
@@ -268,9 +269,9 @@ def step_memory_child(name, frames, batch, size, variant, optimizer='adamw'):
     step()  # allocator caches, optimizer state, the kernel: loaded once, not the step's own
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')
-    before = _rss_kib('VmRSS') * 1024
+    before = proc_status_kib('VmRSS') * 1024
     step()
-    print(json.dumps(dict(peak_bytes=_rss_kib('VmHWM') * 1024 - before)))
+    print(json.dumps(dict(peak_bytes=proc_status_kib('VmHWM') * 1024 - before)))
 
 
 def _step_memory(name, frames, batch, size, variant, optimizer):
@@ -285,7 +286,7 @@ def bench_steps(args, device='cpu'):
     import torch
 
     from mmspike.energy import estimate_energy
-    from mmspike.neurons.multistep import reset_neurons
+    from mmspike.neurons import reset_neurons
     from mmspike.ops.neuron_kernels import cpu_kernel_status, load_cpu_kernels
     load_cpu_kernels()
     unknown = {v for v in args.variants if '/'.join(v.split('/')[:2]) not in VARIANTS
@@ -436,7 +437,7 @@ def main(argv=None):
     result = bench(args)
     import torch
     if torch.cuda.is_available() and not args.no_gpu:
-        print('\nGPU section (untested: written without a GPU)')
+        print('\nGPU section')
         result = dict(cpu=result, gpu=bench(args, device='cuda'))
     if args.json:
         with open(args.json, 'w') as f:

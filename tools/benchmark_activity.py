@@ -10,12 +10,8 @@ and the ratios to the plain run, measured in this one run.  FiringRateHook(enabl
 no hooks at all, so its cost is the plain run's.
 """
 import argparse
-import os.path as osp
 import statistics
-import sys
 import time
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def main(argv=None):
@@ -27,21 +23,22 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import torch
-    from mmengine.config import Config
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import DATASETS
 
-    import mmspike  # noqa: F401
+    from mmspike.apis import init_model
+    from mmspike.apis.model import config_scope
     from mmspike.datasets.synthetic import prepare_embedded_dataset
-    from mmspike.energy import EnergyCounter, reset_spiking_states
+    from mmspike.energy import EnergyCounter
     from mmspike.hooks.activity import SpikeActivityRecorder
-    from tools.analysis.energy import build_model
+    from mmspike.neurons import reset_neurons
 
-    cfg = Config.fromfile(args.config)
-    model = build_model(cfg, args.checkpoint)
+    model = init_model(args.config, args.checkpoint)
+    cfg = model.cfg
     prepare_embedded_dataset(cfg)
-    dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    batch = pseudo_collate([dataset[i] for i in range(min(args.batch_size, len(dataset)))])
+    with config_scope(cfg):
+        dataset = DATASETS.build(cfg.test_dataloader.dataset)
+        batch = pseudo_collate([dataset[i] for i in range(min(args.batch_size, len(dataset)))])
     recorder = SpikeActivityRecorder(model)
 
     def plain():
@@ -63,7 +60,7 @@ def main(argv=None):
         plain()  # warm-up
         for _ in range(args.repeats):
             for name, run in settings:
-                reset_spiking_states(model)
+                reset_neurons(model)
                 start = time.perf_counter()
                 run()
                 times[name].append(time.perf_counter() - start)

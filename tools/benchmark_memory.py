@@ -14,23 +14,14 @@ settings start from the same seed, and the printed loss shows they computed the 
 import argparse
 import json
 import os
-import os.path as osp
 import subprocess
 import sys
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from mmspike.engine.memory import proc_status_kib
 
-
-def _rss_kib(field):
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise RuntimeError(f'{field} not found in /proc/self/status')
 
 
 def measure(args):
-    sys.path.insert(0, REPO)
     import torch
 
     import mmspike  # noqa: F401
@@ -49,14 +40,14 @@ def measure(args):
     else:
         with open('/proc/self/clear_refs', 'w') as f:
             f.write('5')  # reset the peak resident set size (VmHWM) to the current one
-        before = _rss_kib('VmRSS') * 1024
+        before = proc_status_kib('VmRSS') * 1024
     loss = sum(out.float().sum() for out in model(x))
     loss.backward()
     if device.type == 'cuda':
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated()
     else:
-        peak = _rss_kib('VmHWM') * 1024
+        peak = proc_status_kib('VmHWM') * 1024
     print(json.dumps(dict(with_cp=args.with_cp, peak_step_bytes=peak - before,
                           loss=float(loss))))
 

@@ -10,12 +10,8 @@ and the ratio latency(T_max) / latency(T_min) measured in this one run (linear s
 T_max / T_min, e.g. 4.0 for 32 vs 8).
 """
 import argparse
-import os.path as osp
 import statistics
-import sys
 import time
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def median_latency(model, x, repeats, device):
@@ -57,7 +53,7 @@ def main(argv=None):
             results[sim, frames] = median_latency(model, x, args.repeats, args.device)
             print(f'  sim={sim:<8} T={frames:<3} {results[sim, frames]:8.3f} s', flush=True)
     low, high = min(args.frames), max(args.frames)
-    print(f'\n| attention | ' + ' | '.join(f'T={t}' for t in args.frames) +
+    print('\n| attention | ' + ' | '.join(f'T={t}' for t in args.frames) +
           f' | latency(T={high}) / latency(T={low}) |')
     print('|---|' + '---|' * (len(args.frames) + 1))
     for sim, label in (('hamming', 'SDHA, linear order'), ('softmax', 'softmax, quadratic')):

@@ -8,10 +8,11 @@ source keys it skipped; the SDHA BatchNorms (``attn.attn_bn``) do not exist in M
 and keep their initialisation.
 """
 import argparse
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import torch
+
+from mmspike.backbones.spikevideoformer import convert_metaspikformer_state_dict
+from mmspike.engine.checkpoint import load_checkpoint_file
 
 
 def main(argv=None):
@@ -21,10 +22,6 @@ def main(argv=None):
     parser.add_argument('--keep-head', action='store_true',
                         help='keep the 1000-class ImageNet head as head.*')
     args = parser.parse_args(argv)
-    import torch
-
-    from mmspike.backbones.spikevideoformer import convert_metaspikformer_state_dict
-    from mmspike.engine.checkpoint import load_checkpoint_file
     # weights_only=True with the runner allowlist; a release that pickles more (e.g. an
     # argparse Namespace) needs MMSPIKE_TRUST_CHECKPOINTS=1, and the error says so
     checkpoint = load_checkpoint_file(args.src, map_location='cpu')

@@ -1,8 +1,9 @@
 """What every mmspike backbone shares: the arch table, ``out_indices``, ``frozen_stages``,
 ``norm_eval``, ``with_cp`` (gradient checkpointing that is correct for stateful neurons) and
-frame-by-frame ``streaming`` for causal backbones."""
+frame-by-frame ``streaming`` for causal backbones (the task models' streaming checks are in
+:mod:`mmspike.estimators.streaming`)."""
 import contextlib
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Sequence, Tuple, Union
 
 import torch
 import torch.utils.checkpoint as torch_checkpoint
@@ -12,49 +13,12 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..data_preprocessors.clip_data_preprocessor import nonfinite_report
 from ..layers.temporal import SeqToANN
-from ..neurons.multistep import StatefulModule, has_spiking_state, reset_neurons
+from ..neurons.stateful import StatefulModule, has_spiking_state, reset_neurons
 
 #: The keys of every backbone's ``arch_zoo`` entry (one convention for all mmspike backbones):
 #: ``embed_dims`` and ``depths`` per stage, ``num_heads`` per stage (0 for a stage without
 #: attention) and ``mlp_ratio``.
 ARCH_KEYS = ('embed_dims', 'depths', 'num_heads', 'mlp_ratio')
-
-
-def streaming_problems(backbone: nn.Module, neck: Optional[nn.Module]) -> List[str]:
-    """What keeps a task model's backbone -> neck part from running a video frame by frame, in
-    words (empty when nothing does): a backbone that is not :attr:`~BaseSpikingBackbone.causal`,
-    or a neck (necks pool or mix time steps).  The task adapters add their head's condition."""
-    problems = []
-    if not bool(getattr(backbone, 'causal', False)):
-        attention = getattr(backbone, 'attention', None)
-        detail = f' (attention={attention!r})' if attention is not None else ''
-        problems.append(f'the backbone {type(backbone).__name__}{detail} is not causal')
-    if neck is not None:
-        problems.append(f'it has a neck ({type(neck).__name__}; necks mix or pool time steps), '
-                        f'expected none')
-    return problems
-
-
-def check_streamable(model: object, problem: Optional[str], head_example: str) -> None:
-    """Raise the error of a task model whose ``why_not_causal()`` gave ``problem`` (None:
-    nothing to raise); ``head_example`` names a head that works step by step."""
-    if problem is not None:
-        raise ValueError(f'{type(model).__name__} is not causal, so it cannot run frame by '
-                         f"frame: {problem}; use e.g. SpikeVideoFormer attention='causal', no "
-                         f'neck and {head_example}')
-
-
-def check_stream_frame(backbone: nn.Module, frame) -> None:
-    """Checks shared by the frame-by-frame ``predict_frame`` methods of the task adapters:
-    ``backbone`` is inside :meth:`BaseSpikingBackbone.streaming` and ``frame`` is one frame per
-    video, ``[N, C, H, W]``."""
-    if not getattr(backbone, 'is_streaming', False):
-        raise RuntimeError('predict_frame needs the streaming() context (it resets the state '
-                           'at the start of a video)')
-    if not torch.is_tensor(frame) or frame.dim() != 4:
-        shape = tuple(frame.shape) if torch.is_tensor(frame) else type(frame).__name__
-        raise ValueError(f'predict_frame expects one frame per video, [N, C, H, W], got '
-                         f'{shape}')
 
 
 def check_finite_input(owner: nn.Module, x: torch.Tensor) -> None:
@@ -148,7 +112,11 @@ class BaseSpikingBackbone(BaseModule):
             (OpenMMLab's convention; frozen parts stay in eval mode).
         norm_eval (bool): keep every BatchNorm in eval mode during training (frozen statistics).
         with_cp (bool): gradient checkpointing per block during training (see
-            :func:`checkpoint_stateful`).
+            :func:`checkpoint_stateful`).  Checkpointing runs each block first under no_grad,
+            then again with grad; oneDNN's channels-last convolutions round differently in
+            those two modes and a last-bit difference before a threshold flips spikes, so with
+            ``with_cp`` every :class:`SeqToANN` runs on contiguous maps (set when ``with_cp``
+            is set and when the backbone enters ``train()``, as runners do).
         init_cfg (dict | list, optional): mmengine init config.
     """
 
@@ -189,7 +157,7 @@ class BaseSpikingBackbone(BaseModule):
         """Run a video in pieces (e.g. one frame per call) with the state carried between calls.
 
         Inside the ``with`` block a forward does not reset the neurons (nor the other
-        :class:`~mmspike.neurons.multistep.StatefulModule` s) and accepts any number of frames,
+        :class:`~mmspike.neurons.StatefulModule` s) and accepts any number of frames,
         so the outputs for the frames of consecutive calls equal those of one call on the
         whole video, with memory that does not grow with the video's length.  The state is reset
         on entering and on leaving.  Only for :attr:`causal` backbones, in eval mode (in
@@ -248,8 +216,27 @@ class BaseSpikingBackbone(BaseModule):
                 for param in module.parameters():
                     param.requires_grad = False
 
+    @property
+    def with_cp(self) -> bool:
+        return self._with_cp
+
+    @with_cp.setter
+    def with_cp(self, value: bool) -> None:
+        self._with_cp = bool(value)
+        self._pin_contiguous_maps()
+
+    def _pin_contiguous_maps(self) -> None:
+        """With ``with_cp``, make every :class:`SeqToANN` run on contiguous maps (see the
+        ``with_cp`` argument): the two runs of a checkpointed block then compute the same
+        bits."""
+        if self._with_cp:
+            for module in self.modules():
+                if isinstance(module, SeqToANN):
+                    module.channels_last = False
+
     def train(self, mode: bool = True):
         super().train(mode)
+        self._pin_contiguous_maps()
         if self.frozen_stages >= 0:
             self._freeze_stages()
         if mode and self.norm_eval:
@@ -273,12 +260,4 @@ class BaseSpikingBackbone(BaseModule):
         check_finite_input(self, x)
         if not self.is_streaming:
             reset_neurons(self)
-        if self.with_cp:
-            # Checkpointing runs each block first under no_grad, then again with grad.  oneDNN's
-            # channels-last convolutions round differently in those two modes, and a last-bit
-            # difference before a threshold flips spikes, so the gradients would belong to a
-            # slightly different forward than the loss.  Contiguous maps give the same bits.
-            for module in self.modules():
-                if isinstance(module, SeqToANN):
-                    module.channels_last = False
         return x.permute(2, 0, 1, 3, 4).contiguous()

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers.temporal import SeqToANN, build_neuron, check_video_input
-from ..neurons.multistep import LIF_SIGMOID, StatefulModule
+from ..layers.temporal import SeqToANN, check_video_input
+from ..neurons import LIF_SIGMOID, StatefulModule, accepts_argument, build_neuron
 from ..ops import (causal_dot_attention, causal_hamming_attention, dot_attention,
                    hamming_attention, softmax_attention)
 from ..registry import MODELS
@@ -21,10 +21,11 @@ SIMILARITIES = ('hamming', 'dot', 'softmax')  # 'softmax': quadratic, for benchm
 
 
 def _neuron(cfg, **overrides):
+    """The neuron of ``cfg`` with the ``overrides`` its class takes (an integer neuron has no
+    threshold to override)."""
     cfg = dict(cfg)
-    if cfg.get('type', 'LIF') == 'ILIF':  # integer neurons have no threshold to override
-        overrides.pop('v_threshold', None)
-    cfg.update(overrides)
+    cfg.update({key: value for key, value in overrides.items()
+                if accepts_argument(cfg.get('type'), key)})
     return build_neuron(cfg)
 
 
@@ -312,7 +313,7 @@ class SpikeVideoFormer(BaseSpikingBackbone):
         in_channels (int): input channels. Defaults to 3.
         num_frames (int, optional): if given, inputs with another T raise an error.
             Defaults to None.
-        neuron_cfg (dict): neuron config for :func:`mmspike.layers.temporal.build_neuron`.
+        neuron_cfg (dict): neuron config for :func:`mmspike.neurons.build_neuron`.
             Defaults to :data:`~mmspike.neurons.multistep.LIF_SIGMOID`.
         out_indices (int | Sequence[int]): stages (0-3) to return; output strides 4, 8, 16,
             16. Defaults to 3.
@@ -324,7 +325,8 @@ class SpikeVideoFormer(BaseSpikingBackbone):
             every residual branch (SepConv, conv MLP, attention projection, MLP) to zero, so
             each block starts as the identity.  Not done by Meta-SpikeFormer; meant for
             training from scratch (random-init joint attention otherwise stalls small models
-            at chance, see docs/history.md), skipped when ``init_cfg`` loads a checkpoint.
+            at chance, docs/action.md "SpikeVideoFormer demo"), skipped when ``init_cfg``
+            loads a checkpoint.
             Defaults to False.
         init_cfg (dict | list, optional): mmengine init config; a ``Pretrained`` init loads a
             state dict in mmspike's layout (convert Meta-SpikeFormer checkpoints with

@@ -3,8 +3,8 @@ from typing import Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from ..layers.temporal import SeqToANN, build_neuron, check_video_input
-from ..neurons.multistep import PLIF_ATAN
+from ..layers.temporal import SeqToANN, check_video_input
+from ..neurons import PLIF_ATAN, build_neuron
 from ..registry import MODELS
 from .base import BaseSpikingBackbone
 

@@ -12,9 +12,9 @@ from typing import Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from ..layers.temporal import (SeqToANN, TemporalBatchNorm1d, TemporalBatchNorm2d, build_neuron,
-                             check_video_input)
-from ..neurons.multistep import PLIF_ATAN
+from ..layers.temporal import (SeqToANN, TemporalBatchNorm1d, TemporalBatchNorm2d,
+                               check_video_input)
+from ..neurons import PLIF_ATAN, build_neuron
 from ..ops import dot_attention
 from ..registry import MODELS
 from .base import BaseSpikingBackbone

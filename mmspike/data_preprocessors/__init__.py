@@ -1,4 +1,4 @@
 """Data preprocessors: batch clips into ``(N, C, T, H, W)`` (no task codebase imported)."""
-from .clip_data_preprocessor import ClipDataPreprocessor
+from .clip_data_preprocessor import ClipDataPreprocessor, clip_preprocessor
 
-__all__ = ['ClipDataPreprocessor']
+__all__ = ['ClipDataPreprocessor', 'clip_preprocessor']

@@ -1,12 +1,14 @@
 """ClipDataPreprocessor: batches of video clips ``[N, C, T, H, W]`` for every task adapter."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseDataPreprocessor
+from mmengine.registry import Registry
 from mmengine.structures import PixelData
+from torch import nn
 
 from ..registry import MODELS
 
@@ -24,6 +26,19 @@ def sample_name(sample) -> Optional[str]:
         if value is not None:
             return str(value)
     return None
+
+
+def clip_preprocessor(data_preprocessor: Union[dict, nn.Module, None] = None,
+                      registry: Optional[Registry] = None) -> Union[dict, nn.Module]:
+    """The data preprocessor of a clip estimator: ``data_preprocessor`` as given, None standing
+    for ``dict(type='ClipDataPreprocessor')`` (the codebases' own preprocessors take images, not
+    clips).  With ``registry`` (the codebase's ``MODELS``, so that its scope's names resolve) a
+    dict is built; without, it is left for the estimator's base class to build."""
+    if data_preprocessor is None:
+        data_preprocessor = dict(type='ClipDataPreprocessor')
+    if registry is not None and isinstance(data_preprocessor, dict):
+        data_preprocessor = registry.build(data_preprocessor)
+    return data_preprocessor
 
 
 def _all_finite(x: torch.Tensor) -> bool:

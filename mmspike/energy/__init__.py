@@ -4,9 +4,9 @@
 (:mod:`mmspike.evaluation`) reports the same numbers per sample from an mmengine test loop.
 """
 from .counter import (ENERGY_PRESETS, EnergyCounter, EnergyReport, LayerEnergy, estimate_energy,
-                      reset_spiking_states, resolve_energy_costs)
+                      resolve_energy_costs, spike_value_range)
 from .ops import conv_dense_macs, conv_synaptic_ops, is_spike_tensor, matmul_counts
 
 __all__ = ['ENERGY_PRESETS', 'EnergyCounter', 'EnergyReport', 'LayerEnergy', 'estimate_energy',
-           'reset_spiking_states', 'resolve_energy_costs', 'conv_dense_macs', 'conv_synaptic_ops',
+           'spike_value_range', 'resolve_energy_costs', 'conv_dense_macs', 'conv_synaptic_ops',
            'is_spike_tensor', 'matmul_counts']

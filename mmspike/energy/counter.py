@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from ..neurons.multistep import MultiStepILIF, is_spiking_neuron, reset_neurons
+from ..neurons.stateful import is_spiking_neuron, reset_neurons
 from .ops import conv_dense_macs, conv_synaptic_ops, is_spike_tensor, matmul_counts
 
 aten = torch.ops.aten
@@ -45,10 +45,11 @@ _POOL_OPS = (aten.avg_pool2d.default, aten.avg_pool3d.default)
 
 
 def spike_value_range(model: nn.Module) -> int:
-    """The largest spike value ``model``'s neurons emit: the largest ``levels`` (D) of its
-    integer neurons (:class:`~mmspike.neurons.MultiStepILIF`), else 1 (binary spikes)."""
-    return max((int(m.levels) for m in model.modules() if isinstance(m, MultiStepILIF)),
-               default=1)
+    """The largest spike value ``model``'s neurons emit: the largest ``max_spike_value`` of its
+    spiking neurons (:func:`~mmspike.neurons.is_spiking_neuron`; an integer neuron's ``D``, e.g.
+    :class:`~mmspike.neurons.MultiStepILIF`'s ``levels``), else 1 (binary spikes)."""
+    return max((int(getattr(m, 'max_spike_value', 1)) for m in model.modules()
+                if is_spiking_neuron(m)), default=1)
 
 
 def uncounted():
@@ -147,8 +148,8 @@ class EnergyCounter(TorchDispatchMode):
         max_spike_value (int, optional): activations with integer values in
             ``[0, max_spike_value]`` count as spikes (1: binary spikes only).  An integer spike
             of value ``s`` is charged as ``s`` binary spikes (the D binary sub-steps of I-LIF,
-            the paper's convention).  Defaults to None: the largest ``levels`` (D) of the
-            model's integer neurons (:class:`~mmspike.neurons.MultiStepILIF`), else 1.
+            the paper's convention).  Defaults to None: :func:`spike_value_range` (the largest
+            ``max_spike_value`` of the model's neurons, e.g. I-LIF's ``levels``), else 1.
         count_elementwise (bool): also count normalisation (eval: ``numel`` MACs for the affine
             part + ``numel + C`` ACs), element-wise additions/subtractions (one AC per output
             element), reductions and average pooling, as spikingjelly's ``estimate_simple_energy``
@@ -332,13 +333,9 @@ class EnergyCounter(TorchDispatchMode):
                             layers=[LayerEnergy(**asdict(r)) for r in rows])
 
 
-def reset_spiking_states(model: nn.Module) -> None:
-    """Reset every neuron state of ``model`` (:func:`mmspike.neurons.multistep.reset_neurons`)."""
-    reset_neurons(model)
-
-
 def call_model(model: nn.Module, inputs):
-    """``model(*inputs)`` for a tuple/list, ``model(**inputs)`` for a dict, else ``model(inputs)``."""
+    """``model(*inputs)`` for a tuple/list, ``model(**inputs)`` for a dict, else
+    ``model(inputs)``."""
     if isinstance(inputs, (tuple, list)):
         return model(*inputs)
     if isinstance(inputs, dict):
@@ -371,11 +368,11 @@ def estimate_energy(model: nn.Module, inputs, e_mac_pj=None, e_ac_pj=None, prese
         ``layers`` (one :class:`LayerEnergy` per layer: name, type, MACs, input rate, ACs, mJ).
     """
     if reset_states:
-        reset_spiking_states(model)
+        reset_neurons(model)
     counter = EnergyCounter(model, e_mac_pj, e_ac_pj, preset, max_spike_value,
                             count_elementwise)
     with torch.no_grad(), counter:
         call_model(model, inputs)
     if reset_states:
-        reset_spiking_states(model)
+        reset_neurons(model)
     return counter.report()

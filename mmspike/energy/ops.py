@@ -10,7 +10,7 @@ Convention (the one every mmspike report uses):
 * With real-valued operands it performs the dense number of multiply-accumulates (MACs):
   ``MACs = (outputs) x (inputs per output)``.
 * Energy = ``E_MAC x MACs + E_AC x ACs``.  Bias additions, normalisation, neuron updates and
-  other element-wise operations are not counted (see the README section "Energy").
+  other element-wise operations are not counted (docs/energy.md).
 """
 from __future__ import annotations
 
@@ -123,8 +123,3 @@ def matmul_counts(a: torch.Tensor, b: torch.Tensor, a_spikes: bool, b_spikes: bo
         return 0, int(round(_spike_mass(b).sum(dtype=torch.float64).item())) * int(m) \
             * int(scale)
     return int(batch) * int(m) * int(k) * int(n), 0
-
-
-def nonzero_fraction(x: torch.Tensor) -> float:
-    """Fraction of non-zero elements of ``x`` (0 for an empty tensor)."""
-    return float((x != 0).sum().item()) / x.numel() if x.numel() else 0.0

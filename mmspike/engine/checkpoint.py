@@ -18,8 +18,8 @@ mmspike`` ran, see :func:`mmspike.engine.compat.repair_mmengine_checkpoint_loadi
   inside ``with mmspike.engine.checkpoint.trusted_checkpoints():``.
 
 Saving (:func:`atomic_save`, mmengine's ``save_checkpoint`` for local paths, see
-:func:`mmspike.engine.compat.repair_mmengine_checkpoint_saving`): the checkpoint is written to a temporary
-file in the target directory, flushed and fsync'ed, then renamed over the target with
+:func:`mmspike.engine.compat.repair_mmengine_checkpoint_saving`): the checkpoint is written to a
+temporary file in the target directory, flushed and fsync'ed, then renamed over the target with
 ``os.replace``, so a process killed during the write leaves the previous file (and the
 ``last_checkpoint`` pointer) intact.
 """
@@ -183,8 +183,8 @@ def unsafe_checkpoint_message(filename: str, error: Exception) -> str:
             f'types mmengine/OpenMMLab runners save, mmspike.engine.checkpoint.'
             f'runner_checkpoint_globals){detail}. Nothing in the file was run. If you trust this '
             f'file, load it with the environment variable {TRUST_ENV}=1 or inside `with '
-            f'mmspike.engine.checkpoint.trusted_checkpoints():` (weights_only=False: the file can run '
-            f'any code).')
+            f'mmspike.engine.checkpoint.trusted_checkpoints():` (weights_only=False: the file can '
+            f'run any code).')
 
 
 def load_checkpoint_file(filename: str,

@@ -319,8 +319,8 @@ def repair_mmengine_cpu_distributed():
     * ``Runner.wrap_model`` gives DistributedDataParallel ``device_ids=[LOCAL_RANK]``, which DDP
       refuses for a CPU module -> ``device_ids=None`` when the device is the CPU;
     * ``sync_bn='torch'`` converts to ``torch.nn.SyncBatchNorm``, which refuses CPU tensors ->
-      :func:`mmspike.engine.dist.sync_batchnorm_for` (mmspike's all-reduce SyncBN on the CPU, and for
-      ``sync_bn='mmspike'``).
+      :func:`mmspike.engine.dist.sync_batchnorm_for` (mmspike's all-reduce SyncBN on the CPU, and
+      for ``sync_bn='mmspike'``).
     No upstream issue found.
     """
     import mmengine.dist.utils as dist_utils
@@ -451,6 +451,26 @@ class DRNPlaceholder:
             'mmaction/models/localizers/drn (open-mmlab/mmaction2#2714); mmspike put a '
             'placeholder in its place so that `import mmaction.models` works. Install mmaction2 '
             'from its git repository to use DRN.')
+
+
+#: the distribution of each task's codebase
+TASK_CODEBASES = {'action': 'mmaction2', 'pose': 'mmpose', 'seg': 'mmsegmentation'}
+
+
+def prepare_codebase(task: str) -> None:
+    """What must happen before mmspike imports a task's codebase: the version check of mmcv and
+    the codebase (:func:`mmspike.engine.versions.check_versions`) and, for MMAction2, the DRN
+    placeholder (:func:`provide_mmaction_drn_placeholder`).  Called by the task adapters and by
+    the task sub-packages that import the codebase (so that importing, e.g.,
+    ``mmspike.heads.action`` alone works too)."""
+    from .versions import check_versions
+    if task not in TASK_CODEBASES:
+        raise ValueError(f'unknown task {task!r}; expected one of {sorted(TASK_CODEBASES)}')
+    check_versions('mmcv', TASK_CODEBASES[task], needed_by=f'mmspike.{task}')
+    if task == 'action' and provide_mmaction_drn_placeholder():
+        from mmaction.registry import MODELS
+        if 'DRN' not in MODELS.module_dict:
+            MODELS.register_module('DRN', module=DRNPlaceholder)
 
 
 def provide_mmaction_drn_placeholder() -> bool:

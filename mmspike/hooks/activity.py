@@ -7,7 +7,10 @@ usable on its own around any forward passes::
     recorder.start()
     model(x)
     recorder.stop()
-    table = recorder.summary()
+    report = summarize_activity(recorder.counts())  # firing_rate_mean, layers, inputs, ...
+
+Neurons are found by :func:`~mmspike.neurons.is_spiking_neuron` (mmspike's, plugins' that follow
+the :class:`~mmspike.neurons.StatefulModule` protocol with ``emits_spikes``, spikingjelly's).
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from torch import nn
 
 from ..energy.counter import uncounted
 from ..layers.temporal import SeqToANN
-from ..neurons.multistep import is_spiking_neuron
+from ..neurons.stateful import is_spiking_neuron
 
 #: layers whose input non-zero rate is recorded (their input is what costs ACs or MACs)
 SYNAPTIC_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
@@ -125,15 +128,18 @@ class SpikeActivityRecorder:
             if not torch.is_tensor(output) or output.dim() < 2:
                 return
             with uncounted():  # not part of the model's energy if an EnergyCounter is running
-                self._record_neuron(name, output)
+                binary = int(getattr(module, 'max_spike_value', 1)) <= 1
+                self._record_neuron(name, output, binary)
         return hook
 
-    def _record_neuron(self, name, output):
+    def _record_neuron(self, name, output, binary=True):
         out = output.detach()
         steps = self._steps = out.shape[0]
         # float32 sums are exact per (step, sample) and much faster than float64 reductions
         per_step = out.reshape(steps, out.shape[1], -1).sum(-1).to(torch.float64).sum(1)
         self.tallies[name].add(per_step.sum(), out.numel(), per_step)
+        if not binary:  # integer spikes: their sum is not the number of non-zero elements
+            return
         # a layer whose input is this very tensor reuses the count (see _record_input)
         self._recent_spikes[output.data_ptr()] = (weakref.ref(output), output.numel(), per_step)
         while len(self._recent_spikes) > 64:

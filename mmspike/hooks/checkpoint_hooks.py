@@ -126,6 +126,20 @@ def first_shape_mismatch(checkpoint_state: Dict[str, Any], model_state: Dict[str
     return mismatches[0] + (len(mismatches), )
 
 
+def shape_mismatch_message(source: str, found: tuple, remedy: str) -> str:
+    """The error for a checkpoint whose tensor shapes do not fit the model.
+
+    Args:
+        source (str): the checkpoint, as the message names it (e.g. its quoted path).
+        found (tuple): what :func:`first_shape_mismatch` returned.
+        remedy (str): what to do about it, appended to the message.
+    """
+    key, ckpt_shape, model_shape, count = found
+    return (f'checkpoint {source} does not fit the model: {key!r} has shape {ckpt_shape} in the '
+            f'checkpoint but {model_shape} in the model (the first of {count} mismatching '
+            f'tensor(s)). {remedy}')
+
+
 @HOOKS.register_module()
 class CheckpointShapeCheckHook(Hook):
     """Refuse a checkpoint (``load_from``, ``resume``, ``tools/test.py CKPT``) whose tensor shapes
@@ -153,12 +167,9 @@ class CheckpointShapeCheckHook(Hook):
         found = first_shape_mismatch(state, model.state_dict(), self.ignore_prefixes)
         if found is None:
             return
-        key, ckpt_shape, model_shape, count = found
         source = getattr(runner, '_load_from', None)
         source = repr(source) if source else '(the checkpoint being loaded)'
-        raise ValueError(
-            f'checkpoint {source} does not fit the model: {key!r} has shape {ckpt_shape} in the '
-            f'checkpoint but {model_shape} in the model (the first of {count} mismatching '
-            f'tensor(s)). Use the checkpoint of this config, or list the prefixes to skip in '
-            f"default_hooks.checkpoint_check.ignore_prefixes (e.g. ['cls_head.'] to fine-tune "
-            f'with a new head).')
+        raise ValueError(shape_mismatch_message(
+            source, found, 'Use the checkpoint of this config, or list the prefixes to skip in '
+            "default_hooks.checkpoint_check.ignore_prefixes (e.g. ['cls_head.'] to fine-tune "
+            'with a new head).'))

@@ -10,12 +10,6 @@ from ..registry import HOOKS
 from .activity import SpikeActivityRecorder, summarize_activity
 
 
-def firing_rates_from_counts(counts: dict) -> dict:
-    """``{layer: (spikes, elements)} -> {layer: spikes / elements}``."""
-    return {name: (spikes / elements if elements else 0.0)
-            for name, (spikes, elements) in counts.items()}
-
-
 def _all_reduce_rows(rows):
     """Sum the counts of every layer over processes (same model, same layer order everywhere)."""
     flat = []

@@ -1,7 +1,7 @@
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from ..neurons.multistep import reset_neurons
+from ..neurons.stateful import reset_neurons
 from ..registry import HOOKS
 
 
@@ -11,7 +11,9 @@ class SpikeResetHook(Hook):
 
     Neuron state must not leak from one batch into the next.  mmspike's backbones also reset at
     the start of their forward; this hook covers every other neuron in the model (heads, necks,
-    third-party spikingjelly layers).
+    third-party spikingjelly layers): every module that
+    :func:`~mmspike.neurons.has_spiking_state` (a :class:`~mmspike.neurons.StatefulModule`, e.g.
+    any registered neuron, or a stateful spikingjelly module) is reset.
     """
 
     priority = 'VERY_HIGH'

@@ -1,23 +1,13 @@
-"""Small multi-step building blocks shared by mmspike's backbones and heads."""
+"""Small multi-step building blocks shared by mmspike's backbones and heads (neurons are
+built by :func:`mmspike.neurons.build_neuron`)."""
 from typing import Optional
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..neurons.multistep import LOW_PRECISION_DTYPES
 from ..ops.temporal_norm import temporal_batch_norm
-from ..neurons.multistep import LOW_PRECISION_DTYPES, MultiStepILIF, MultiStepLIF, MultiStepPLIF
-
-NEURONS = {'LIF': MultiStepLIF, 'PLIF': MultiStepPLIF, 'ILIF': MultiStepILIF}
-
-
-def build_neuron(cfg):
-    """Build a multi-step neuron from ``dict(type='LIF' | 'PLIF' | 'ILIF', **kwargs)``."""
-    cfg = dict(cfg)
-    name = cfg.pop('type')
-    if name not in NEURONS:
-        raise ValueError(f'unknown neuron type {name!r}; expected one of {sorted(NEURONS)}')
-    return NEURONS[name](**cfg)
 
 
 def positive_pair(value, what: str, pair_name: str = '(a, b)'):
@@ -114,18 +104,21 @@ class _TemporalBatchNorm(nn.Module):
         num_features (int): channels ``C`` per time step.
         num_steps (int): number of time steps ``T`` (fixed: the input must have exactly T steps).
         eps, momentum, affine, track_running_stats: as :class:`torch.nn.BatchNorm2d`.
+        copy_free (bool): normalise channels-innermost inputs in place of the view (True) or
+            always through the ``[B, T*C, ...]`` view (False; same results up to the order of
+            floating-point sums). Defaults to True.
     """
 
     _bn_cls = None
     _rest_dims = ()  # allowed numbers of dimensions after C
-    # False: always take the [B, T*C, ...] path (tools/benchmark.py's "before" baseline)
-    copy_free = True
 
-    def __init__(self, num_features, num_steps, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True):
+    def __init__(self, num_features: int, num_steps: int, eps: float = 1e-5,
+                 momentum: Optional[float] = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, copy_free: bool = True):
         super().__init__()
         self.num_features = int(num_features)
         self.num_steps = int(num_steps)
+        self.copy_free = bool(copy_free)
         self.bn = self._bn_cls(self.num_features * self.num_steps, eps=eps, momentum=momentum,
                                affine=affine, track_running_stats=track_running_stats)
 
@@ -178,7 +171,8 @@ class _TemporalBatchNorm(nn.Module):
         return y.view(x.shape).to(in_dtype)
 
     def extra_repr(self):
-        return f'num_features={self.num_features}, num_steps={self.num_steps}'
+        extra = '' if self.copy_free else ', copy_free=False'
+        return f'num_features={self.num_features}, num_steps={self.num_steps}{extra}'
 
 
 class TemporalBatchNorm1d(_TemporalBatchNorm):

@@ -18,130 +18,33 @@ cast to float32 first, so the membrane, the charge-fire-reset loop and the surro
 stay in float32 (a threshold crossing must not depend on 8 bits of mantissa); the spikes are
 returned in the input's dtype, in which 0/1 and I-LIF's integers up to 256 are exact, and the
 gradient reaching the input is cast back to its dtype by autograd.
+
+Every neuron is registered in mmengine's root ``MODELS`` under the name configs use (``'LIF'``,
+``'PLIF'``, ``'ILIF'``) and its class name; :func:`mmspike.neurons.build_neuron` builds one from
+``neuron_cfg``.  A plugin's :class:`BaseMultiStepNeuron` subclass registered with
+``@MODELS.register_module()`` works in every backbone and head the same way; the compiled
+kernels run only mmspike's own formulas (:meth:`BaseMultiStepNeuron.kernel_params`), anything
+else runs the PyTorch loop.
 """
 import math
 
 import torch
 from torch import nn
 
-__all__ = ['ATanSurrogate', 'SigmoidSurrogate', 'heaviside_atan', 'heaviside_sigmoid',
-           'MultiStepLIF', 'MultiStepPLIF', 'MultiStepILIF', 'BaseMultiStepNeuron',
-           'expand_integer_spikes', 'reset_neurons', 'build_surrogate', 'is_spiking_neuron',
-           'has_spiking_state', 'PLIF_ATAN', 'LIF_SIGMOID']
+from ..ops.neuron_kernels import NeuronKernelKind
+from ..registry import MODELS
+from .builder import build_surrogate
+from .stateful import StatefulModule
+from .surrogates import ATanSurrogate, SigmoidSurrogate, heaviside
 
-
-def heaviside(x: torch.Tensor) -> torch.Tensor:
-    """The spike of a binary neuron: ``1`` where ``x >= 0``, else ``0`` (in ``x``'s dtype)."""
-    return (x >= 0).to(x)
+__all__ = ['MultiStepLIF', 'MultiStepPLIF', 'MultiStepILIF', 'BaseMultiStepNeuron',
+           'expand_integer_spikes', 'round_clamp', 'PLIF_ATAN', 'LIF_SIGMOID',
+           'NEURON_BACKENDS', 'LOW_PRECISION_DTYPES']
 
 
 def round_clamp(x: torch.Tensor, levels: float) -> torch.Tensor:
     """The spike of an integer neuron: ``round(clamp(x, 0, D))`` (round half to even)."""
     return torch.round(torch.clamp(x, 0.0, levels))
-
-
-class _Heaviside(torch.autograd.Function):
-    """Heaviside step forward (:func:`heaviside`); subclasses define the surrogate backward."""
-
-    @staticmethod
-    def forward(ctx, x, alpha):
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
-        return heaviside(x)
-
-
-def atan_surrogate_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    """ATan surrogate derivative ``dS/dx = alpha / 2 / (1 + (pi / 2 * alpha * x)^2)``."""
-    return alpha / 2 / (1 + (math.pi / 2 * alpha * x).square())
-
-
-def sigmoid_surrogate_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Sigmoid surrogate derivative ``dS/dx = alpha sigmoid(alpha x) (1 - sigmoid(alpha x))``."""
-    sig = torch.sigmoid(alpha * x)
-    return (1 - sig) * sig * alpha
-
-
-class _HeavisideATan(_Heaviside):
-    """ATan surrogate (:func:`atan_surrogate_grad`)."""
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        x, = ctx.saved_tensors
-        return grad_output * atan_surrogate_grad(x, ctx.alpha), None
-
-
-class _HeavisideSigmoid(_Heaviside):
-    """Sigmoid surrogate (:func:`sigmoid_surrogate_grad`)."""
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        x, = ctx.saved_tensors
-        return grad_output * sigmoid_surrogate_grad(x, ctx.alpha), None
-
-
-def heaviside_atan(x: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
-    return _HeavisideATan.apply(x, alpha)
-
-
-def heaviside_sigmoid(x: torch.Tensor, alpha: float = 4.0) -> torch.Tensor:
-    return _HeavisideSigmoid.apply(x, alpha)
-
-
-class _SurrogateSpike(nn.Module):
-    spike_function = None  # a heaviside_* function
-    derivative_function = None  # its surrogate derivative, a *_surrogate_grad function
-
-    def __init__(self, alpha: float):
-        super().__init__()
-        self.alpha = alpha
-
-    def forward(self, x):
-        return type(self).spike_function(x, self.alpha)
-
-    def derivative(self, x: torch.Tensor) -> torch.Tensor:
-        """The surrogate ``dS/dx`` at ``x`` (what the backward of :meth:`forward` multiplies by)."""
-        return type(self).derivative_function(x, self.alpha)
-
-    def extra_repr(self):
-        return f'alpha={self.alpha}'
-
-
-class ATanSurrogate(_SurrogateSpike):
-    """Spike function with the ATan surrogate gradient (spikingjelly's ``surrogate.ATan``)."""
-
-    spike_function = staticmethod(heaviside_atan)
-    derivative_function = staticmethod(atan_surrogate_grad)
-
-    def __init__(self, alpha: float = 2.0):
-        super().__init__(alpha)
-
-
-class SigmoidSurrogate(_SurrogateSpike):
-    """Spike function with the sigmoid surrogate gradient (spikingjelly's ``surrogate.Sigmoid``)."""
-
-    spike_function = staticmethod(heaviside_sigmoid)
-    derivative_function = staticmethod(sigmoid_surrogate_grad)
-
-    def __init__(self, alpha: float = 4.0):
-        super().__init__(alpha)
-
-
-_SURROGATES = {'atan': ATanSurrogate, 'sigmoid': SigmoidSurrogate}
-
-
-def build_surrogate(surrogate):
-    """Accept a module, or ``'atan'`` / ``'sigmoid'``, or ``dict(type='atan', alpha=2.0)``."""
-    if isinstance(surrogate, nn.Module):
-        return surrogate
-    if isinstance(surrogate, str):
-        surrogate = dict(type=surrogate)
-    if isinstance(surrogate, dict):
-        cfg = dict(surrogate)
-        name = str(cfg.pop('type')).lower()
-        if name not in _SURROGATES:
-            raise ValueError(f'unknown surrogate {name!r}; expected one of {sorted(_SURROGATES)}')
-        return _SURROGATES[name](**cfg)
-    raise TypeError(f'surrogate must be a module, a name or a dict, got {type(surrogate)}')
 
 
 #: The default neuron of SVFormer and of the classification heads: PLIF, init tau 2, threshold 1,
@@ -151,26 +54,6 @@ PLIF_ATAN = dict(type='PLIF', init_tau=2.0, surrogate=dict(type='atan', alpha=2.
 #: detached reset, sigmoid surrogate with alpha 4.
 LIF_SIGMOID = dict(type='LIF', tau=2.0, decay_input=True, v_threshold=1.0, v_reset=0.0,
                    surrogate=dict(type='sigmoid', alpha=4.0), detach_reset=True)
-
-
-class StatefulModule(nn.Module):
-    """A module that keeps state between calls until :meth:`reset` (spikingjelly's
-    ``MemoryModule`` in mmspike): neurons keep their membrane, causal attention its running sum.
-
-    :func:`has_spiking_state` recognises it, so :func:`reset_neurons` (and
-    :class:`SpikeResetHook`) reset it and gradient checkpointing restores it.  Subclasses
-    implement :meth:`reset`, :meth:`get_state` and :meth:`set_state`.
-    """
-
-    def reset(self):
-        raise NotImplementedError
-
-    def get_state(self):
-        """The state, as :meth:`set_state` takes it back."""
-        raise NotImplementedError
-
-    def set_state(self, state):
-        raise NotImplementedError
 
 
 #: ``backend`` values of the multi-step neurons.
@@ -273,8 +156,9 @@ class BaseMultiStepNeuron(StatefulModule):
     their derivatives (for the fused backend).
     The membrane ``V`` is kept between calls (so a clip can be fed in pieces, e.g. frame by
     frame) until :meth:`reset`; a call whose step shape differs from the kept state raises.
-    Every mmspike neuron derives from this class; :func:`is_spiking_neuron` is the one rule
-    hooks and the energy counter use to find neurons (this class and spikingjelly's ``BaseNode``).
+    Every mmspike neuron derives from this class, and so may a plugin's (registered in
+    ``MODELS``, it is named in configs like mmspike's); ``emits_spikes`` makes
+    :func:`is_spiking_neuron` (the one rule the hooks and the energy counter use) find it.
 
     Backends (same spikes, membranes and gradients; tested against each other and against
     spikingjelly 2.0):
@@ -286,6 +170,12 @@ class BaseMultiStepNeuron(StatefulModule):
     * ``'reference'``: the per-step loop under autograd, the direct transcription of the
       formulas; kept for tests and debugging.
 
+    A subclass that implements only :meth:`charge`, :meth:`fire` and :meth:`reset_membrane`
+    (not the forward-only :meth:`spike` and the derivatives the fused backward needs) runs the
+    reference loop whatever ``backend`` says.  The compiled kernels run a neuron only when
+    :meth:`kernel_params` names its formulas and the class changes none of them (a subclass
+    of :class:`MultiStepLIF` with its own :meth:`charge` runs the PyTorch loop).
+
     Args:
         v_reset (float): the membrane at rest (the initial state). Defaults to 0.0.
         detach_reset (bool): detach the spike used in the reset. Defaults to True.
@@ -293,6 +183,8 @@ class BaseMultiStepNeuron(StatefulModule):
             Defaults to False.
         backend (str): ``'fused'`` or ``'reference'``. Defaults to ``'fused'``.
     """
+
+    emits_spikes = True
 
     def __init__(self, v_reset=0.0, detach_reset=True, store_v_seq=False, backend='fused'):
         super().__init__()
@@ -360,9 +252,9 @@ class BaseMultiStepNeuron(StatefulModule):
 
     def kernel_params(self):
         """The neuron as the compiled kernels' parameters ``(kind, rate, v_threshold, v_reset,
-        atan, alpha, levels)`` (``kind``: 0/1 LIF with/without decay_input, 2/3 PLIF, 4 I-LIF;
+        atan, alpha, levels)`` (``kind``: a :class:`~mmspike.ops.neuron_kernels.NeuronKernelKind`;
         ``rate``: ``tau``, or ``1/tau`` for PLIF), or None when the kernels do not implement
-        this neuron."""
+        this neuron (the default: the PyTorch loop runs it)."""
         return None
 
     def _kernel_args(self, x_seq):
@@ -378,7 +270,7 @@ class BaseMultiStepNeuron(StatefulModule):
         else:
             from ..ops.neuron_triton import triton_available
             available = x_seq.is_cuda and triton_available(x_seq)
-        params = self.kernel_params() if available else None
+        params = self.kernel_params() if available and _runs_kernels(type(self)) else None
         if params is None:
             return None
         return tuple(params) + (bool(self.detach_reset), )
@@ -441,7 +333,7 @@ class BaseMultiStepNeuron(StatefulModule):
                 f'steps of shape {tuple(x_seq.shape[1:])}; call reset() between samples '
                 f'(SpikeResetHook does this in OpenMMLab runners)')
         param = self.rate_param()
-        if self.backend == 'reference':
+        if self.backend == 'reference' or not _has_fused_formulas(type(self)):
             spikes, v_out = self._loop_reference(x_seq, v)
         elif torch.is_grad_enabled() and (x_seq.requires_grad or v.requires_grad
                                           or (param is not None and param.requires_grad)):
@@ -460,6 +352,29 @@ class BaseMultiStepNeuron(StatefulModule):
 
     def extra_repr(self):
         return f'v_reset={self.v_reset}, detach_reset={self.detach_reset}' + self._backend_repr()
+
+
+#: What the fused backend calls besides charge and reset_membrane; a subclass of
+#: BaseMultiStepNeuron without them runs the reference loop.
+_FUSED_FORMULAS = ('spike', 'spike_grad', 'reset_grad', 'charge_grads')
+#: The formulas a kernel kind stands for: a class that changes any of them after the class that
+#: defined its kernel_params runs the PyTorch loop.
+_KERNEL_FORMULAS = ('charge', 'fire', 'spike', 'spike_grad', 'reset_membrane', 'reset_grad',
+                    'charge_grads', 'rate_param', 'rate_grad', '_surrogate_kernel_params')
+
+
+def _has_fused_formulas(cls: type) -> bool:
+    """Whether neuron class ``cls`` implements what the fused backend needs."""
+    return all(getattr(cls, name) is not getattr(BaseMultiStepNeuron, name)
+               for name in _FUSED_FORMULAS)
+
+
+def _runs_kernels(cls: type) -> bool:
+    """Whether the compiled kernels may run neuron class ``cls``: its formulas are those of the
+    class that defined its :meth:`~BaseMultiStepNeuron.kernel_params`."""
+    owner = next(base for base in cls.__mro__ if 'kernel_params' in vars(base))
+    return owner is not BaseMultiStepNeuron and all(
+        getattr(cls, name, None) is getattr(owner, name, None) for name in _KERNEL_FORMULAS)
 
 
 class _ThresholdNeuron(BaseMultiStepNeuron):
@@ -507,6 +422,7 @@ class _ThresholdNeuron(BaseMultiStepNeuron):
         return f'v_threshold={self.v_threshold}, ' + super().extra_repr()
 
 
+@MODELS.register_module(name=['LIF', 'MultiStepLIF'])
 class MultiStepLIF(_ThresholdNeuron):
     """Leaky integrate-and-fire neuron, multi-step.
 
@@ -543,13 +459,14 @@ class MultiStepLIF(_ThresholdNeuron):
         surrogate = self._surrogate_kernel_params()
         if surrogate is None:
             return None
-        return (0 if self.decay_input else 1, self.tau, self.v_threshold, self.v_reset,
-                *surrogate, 0.0)
+        kind = NeuronKernelKind.LIF_DECAY if self.decay_input else NeuronKernelKind.LIF_NO_DECAY
+        return (kind, self.tau, self.v_threshold, self.v_reset, *surrogate, 0.0)
 
     def extra_repr(self):
         return f'tau={self.tau}, decay_input={self.decay_input}, ' + super().extra_repr()
 
 
+@MODELS.register_module(name=['PLIF', 'MultiStepPLIF'])
 class MultiStepPLIF(_ThresholdNeuron):
     """Parametric LIF (Fang et al., ICCV 2021): LIF with a learnable ``1/tau = sigmoid(w)``.
 
@@ -589,8 +506,10 @@ class MultiStepPLIF(_ThresholdNeuron):
         surrogate = self._surrogate_kernel_params()
         if surrogate is None:
             return None
-        return (2 if self.decay_input else 3, self.w.detach().sigmoid().item(),
-                self.v_threshold, self.v_reset, *surrogate, 0.0)
+        kind = (NeuronKernelKind.PLIF_DECAY if self.decay_input
+                else NeuronKernelKind.PLIF_NO_DECAY)
+        return (kind, self.w.detach().sigmoid().item(), self.v_threshold, self.v_reset,
+                *surrogate, 0.0)
 
     def rate_grad(self, x, v):
         if self.decay_input:
@@ -621,6 +540,7 @@ class _RoundClampSTE(torch.autograd.Function):
         return grad_output * _straight_through_mask(x, ctx.levels).to(grad_output.dtype), None
 
 
+@MODELS.register_module(name=['ILIF', 'MultiStepILIF'])
 class MultiStepILIF(BaseMultiStepNeuron):
     """Integer LIF (I-LIF), multi-step: emits integer spikes in ``{0, 1, ..., D}``.
 
@@ -651,6 +571,11 @@ class MultiStepILIF(BaseMultiStepNeuron):
         self.levels = int(levels)
         self.tau = float(tau)
 
+    @property
+    def max_spike_value(self) -> int:
+        """The largest spike, ``D`` (what the energy counter counts as ``D`` binary spikes)."""
+        return self.levels
+
     def charge(self, x, v):
         return v + (x - v) / self.tau
 
@@ -658,7 +583,7 @@ class MultiStepILIF(BaseMultiStepNeuron):
         return 1.0 / self.tau, 1.0 - 1.0 / self.tau
 
     def kernel_params(self):
-        return 4, self.tau, 0.0, 0.0, False, 0.0, float(self.levels)
+        return NeuronKernelKind.INTEGER_LIF, self.tau, 0.0, 0.0, False, 0.0, float(self.levels)
 
     def fire(self, h):
         return _RoundClampSTE.apply(h, float(self.levels))
@@ -690,42 +615,3 @@ def expand_integer_spikes(spikes: torch.Tensor, levels: int) -> torch.Tensor:
     """
     thresholds = torch.arange(1, int(levels) + 1, device=spikes.device, dtype=spikes.dtype)
     return (spikes.unsqueeze(0) >= thresholds.view(-1, *([1] * spikes.dim()))).to(spikes.dtype)
-
-
-def is_spiking_neuron(module: nn.Module) -> bool:
-    """The one rule for "this module is a spiking neuron layer" used by :class:`SpikeResetHook`,
-    :class:`FiringRateHook` and the energy counter: an mmspike :class:`BaseMultiStepNeuron` or a
-    spikingjelly neuron (any subclass of ``spikingjelly...neuron.BaseNode``; recognised by its
-    class hierarchy, so spikingjelly is never imported here)."""
-    if isinstance(module, BaseMultiStepNeuron):
-        return True
-    return any(cls.__name__ == 'BaseNode' and cls.__module__.startswith('spikingjelly')
-               for cls in type(module).__mro__)
-
-
-def _is_spikingjelly_stateful(module: nn.Module) -> bool:
-    """spikingjelly modules that keep state between calls (``MemoryModule``), neurons or not."""
-    return any(cls.__name__ == 'MemoryModule' and cls.__module__.startswith('spikingjelly')
-               for cls in type(module).__mro__)
-
-
-def has_spiking_state(module: nn.Module) -> bool:
-    """Whether ``module`` keeps state between calls: a spiking neuron (:func:`is_spiking_neuron`),
-    another mmspike :class:`StatefulModule` (e.g. causal attention) or any other stateful
-    spikingjelly module (``MemoryModule``).  What :func:`reset_neurons` resets and what gradient
-    checkpointing must restore."""
-    return (isinstance(module, StatefulModule) or is_spiking_neuron(module)
-            or _is_spikingjelly_stateful(module))
-
-
-def reset_neurons(module: nn.Module) -> int:
-    """Reset the state of every module in ``module`` that :func:`has_spiking_state`.
-
-    Returns the number of modules reset.
-    """
-    count = 0
-    for m in module.modules():
-        if has_spiking_state(m):
-            m.reset()
-            count += 1
-    return count

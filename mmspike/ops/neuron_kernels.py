@@ -1,7 +1,8 @@
 """The compiled CPU kernels of the fused multi-step neurons and of the per-time-step
 BatchNorm (``csrc/neuron_cpu.cpp``, :mod:`mmspike.ops.temporal_norm`); :func:`forward` and
 :func:`backward` hand CUDA tensors to the neurons' Triton kernels
-(:mod:`mmspike.ops.neuron_triton`, untested on a GPU).
+(:mod:`mmspike.ops.neuron_triton`, not yet run on a GPU).  The neurons the kernels implement
+are the members of :class:`NeuronKernelKind`; any other neuron runs its PyTorch loop.
 
 The kernels are built with :func:`torch.utils.cpp_extension.load` on first use (about a minute,
 once per machine and torch version; ``tools/setup_env.sh`` builds them while it sets up the
@@ -15,6 +16,7 @@ Tensors of any dense memory layout (e.g. channels-last maps) are passed without 
 ``[T, M]`` block of rows, and an elementwise kernel does not care in which order a row's
 elements lie.
 """
+import enum
 import logging
 import os
 import os.path as osp
@@ -22,6 +24,36 @@ import warnings
 from typing import Sequence, Tuple
 
 import torch
+
+
+class NeuronKernelKind(enum.IntEnum):
+    """The neurons the compiled kernels implement: which charge, fire and reset formulas they
+    run (``enum NeuronKernelKind`` in ``csrc/neuron_cpu.cpp`` and the constants of
+    :mod:`mmspike.ops.neuron_triton` mirror these values).  ``rate`` is ``tau`` for the LIF and
+    I-LIF kinds and ``k = 1/tau`` for the PLIF kinds."""
+
+    LIF_DECAY = 0  # H = V + (X - (V - V_reset)) / tau, binary spikes, hard reset
+    LIF_NO_DECAY = 1  # H = V - (V - V_reset) / tau + X
+    PLIF_DECAY = 2  # H = V + (X - (V - V_reset)) * k
+    PLIF_NO_DECAY = 3  # H = V - (V - V_reset) * k + X
+    INTEGER_LIF = 4  # H = V + (X - V) / tau, integer spikes round(clamp(H, 0, D)), soft reset
+
+    @property
+    def divides_by_rate(self) -> bool:
+        """Whether the charge divides by ``rate`` (``tau``) rather than multiplying (``k``)."""
+        return self in (NeuronKernelKind.LIF_DECAY, NeuronKernelKind.LIF_NO_DECAY,
+                        NeuronKernelKind.INTEGER_LIF)
+
+    @property
+    def decays_input(self) -> bool:
+        """Whether the input is scaled by ``1/tau`` too (``dH/dX = 1/tau``, else 1)."""
+        return self not in (NeuronKernelKind.LIF_NO_DECAY, NeuronKernelKind.PLIF_NO_DECAY)
+
+    @property
+    def learns_rate(self) -> bool:
+        """Whether the kind has a learnable ``k`` (PLIF), whose gradient the backward sums."""
+        return self in (NeuronKernelKind.PLIF_DECAY, NeuronKernelKind.PLIF_NO_DECAY)
+
 
 _SOURCE = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc', 'neuron_cpu.cpp')
 _state = dict(module=None, error=None, tried=False)

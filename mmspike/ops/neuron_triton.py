@@ -7,17 +7,19 @@ compiled module's ``neuron_forward`` / ``neuron_backward`` do (``[T, M]`` rows),
 C++ one.  Each program owns ``BLOCK`` elements and runs their T steps with the state in
 registers: the forward keeps ``V``, the backward the gradients of ``V`` and of PLIF's ``k``.
 
-**Untested on a GPU**: no GPU was available while this was written.  The tests run these
-kernels on the CPU through Triton's interpreter (``TRITON_INTERPRET=1``) against the CPU
-kernel and the reference neurons; on a GPU the compiler may contract multiply-adds, so float32
-results can differ from the CPU's in the last bits (and a membrane exactly at the threshold can
-then fire differently).  ``MMSPIKE_TRITON_NEURONS=0`` turns the kernels off; the fused neurons
-then run their PyTorch loop on CUDA, as they do for float64 and bfloat16.
+The tests run these kernels on the CPU through Triton's interpreter (``TRITON_INTERPRET=1``)
+against the CPU kernel and the reference neurons; on a GPU the compiler may contract
+multiply-adds, so float32 results can differ from the CPU's in the last bits (and a membrane
+exactly at the threshold can then fire differently).  ``MMSPIKE_TRITON_NEURONS=0`` turns the
+kernels off; the fused neurons then run their PyTorch loop on CUDA, as they do for float64 and
+bfloat16.
 """
 import math
 import os
 
 import torch
+
+from .neuron_kernels import NeuronKernelKind
 
 __all__ = ['triton_available', 'neuron_forward', 'neuron_backward']
 
@@ -30,6 +32,13 @@ try:  # triton is a dependency of torch's CUDA wheels on Linux; absent elsewhere
 except ImportError as error:  # pragma: no cover - depends on the installation
     triton = None
     _state.update(checked=True, error=f'triton is not installed ({error})')
+else:
+    # the kinds as compile-time constants: a jit function reads a global only as a constexpr
+    _LIF_DECAY = tl.constexpr(int(NeuronKernelKind.LIF_DECAY))
+    _LIF_NO_DECAY = tl.constexpr(int(NeuronKernelKind.LIF_NO_DECAY))
+    _PLIF_DECAY = tl.constexpr(int(NeuronKernelKind.PLIF_DECAY))
+    _PLIF_NO_DECAY = tl.constexpr(int(NeuronKernelKind.PLIF_NO_DECAY))
+    _INTEGER_LIF = tl.constexpr(int(NeuronKernelKind.INTEGER_LIF))
 
 
 def triton_available(tensor: torch.Tensor) -> bool:
@@ -47,7 +56,7 @@ if triton is not None:
 
     @triton.jit
     def _spike(h, v_threshold, levels, KIND: tl.constexpr):
-        if KIND == 4:  # integer LIF: round half to even of clamp(H, 0, D)
+        if KIND == _INTEGER_LIF:  # round half to even of clamp(H, 0, D)
             clamped = tl.minimum(tl.maximum(h, 0.0), levels)
             return (clamped + 12582912.0) - 12582912.0
         else:
@@ -55,7 +64,7 @@ if triton is not None:
 
     @triton.jit
     def _reset(h, s, v_reset, KIND: tl.constexpr):
-        if KIND == 4:
+        if KIND == _INTEGER_LIF:
             return h - s
         else:
             return h * (1.0 - s) + v_reset * s
@@ -70,15 +79,15 @@ if triton is not None:
         for t in range(0, steps):
             row = t * m + offs
             x = tl.load(x_ptr + row, mask=mask, other=0.0)
-            if KIND == 0:
+            if KIND == _LIF_DECAY:
                 h = v + (x - (v - v_reset)) / rate
-            elif KIND == 1:
+            elif KIND == _LIF_NO_DECAY:
                 h = v - (v - v_reset) / rate + x
-            elif KIND == 2:
+            elif KIND == _PLIF_DECAY:
                 h = v + (x - (v - v_reset)) * rate
-            elif KIND == 3:
+            elif KIND == _PLIF_NO_DECAY:
                 h = v - (v - v_reset) * rate + x
-            else:
+            else:  # _INTEGER_LIF
                 h = v + (x - v) / rate
             s = _spike(h, v_threshold, levels, KIND)
             v = _reset(h, s, v_reset, KIND)
@@ -112,7 +121,7 @@ if triton is not None:
                 gv = gv + tl.load(gv_seq_ptr + row, mask=mask, other=0.0)
             h = tl.load(h_ptr + row, mask=mask, other=0.0)
             s = _spike(h, v_threshold, levels, KIND)
-            if KIND == 4:
+            if KIND == _INTEGER_LIF:
                 sg = ((h >= 0.0) & (h <= levels)).to(tl.float32)
             elif ATAN:
                 z = atan_scale * (h - v_threshold)
@@ -120,7 +129,7 @@ if triton is not None:
             else:
                 sig = 1.0 / (1.0 + tl.exp(-(alpha * (h - v_threshold))))
                 sg = (1.0 - sig) * sig * alpha
-            if KIND == 4:
+            if KIND == _INTEGER_LIF:
                 if DETACH:
                     dv_dh = tl.full([BLOCK], 1.0, tl.float32)
                 else:
@@ -150,12 +159,10 @@ if triton is not None:
             tl.store(gr_ptr + offs, gr, mask=mask)
 
 
-def _charge_constants(kind: int, rate: float):
+def _charge_constants(kind: NeuronKernelKind, rate: float):
     """``dH/dX`` and ``dH/dV`` (``make_constants`` of the CPU kernel)."""
-    divide = kind in (0, 1, 4)
-    decay_input = kind not in (1, 3)
-    k = 1.0 / rate if divide else rate
-    return (k if decay_input else 1.0), 1.0 - k
+    k = 1.0 / rate if kind.divides_by_rate else rate
+    return (k if kind.decays_input else 1.0), 1.0 - k
 
 
 def _check(tensor: torch.Tensor, name: str) -> None:
@@ -170,6 +177,7 @@ def neuron_forward(x, v0, keep_v_seq, keep_h, kind, rate, v_threshold, v_reset, 
     (``[T, M]``, empty unless ``keep_h``), as the CPU kernel's ``neuron_forward``."""
     _check(x, 'x')
     _check(v0, 'v0')
+    kind = NeuronKernelKind(kind)
     steps, m = x.shape
     spikes = torch.empty_like(x)
     v_out = torch.empty_like(x) if keep_v_seq else torch.empty_like(v0)
@@ -190,11 +198,12 @@ def neuron_backward(h_seq, v0, x, grad_spikes, grad_v_out, v_seq_grad, learn_rat
     ``grad_v0 [M]`` and (``learn_rate``) the per-element sums of ``gH dH/dk``."""
     _check(h_seq, 'h_seq')
     _check(v0, 'v0')
-    if learn_rate and kind not in (2, 3):
-        raise ValueError(f'a learnable rate is only implemented for PLIF (kind 2 or 3), got '
-                         f'kind {kind}')
+    kind = NeuronKernelKind(kind)
+    if learn_rate and not kind.learns_rate:
+        raise ValueError(f'a learnable rate is only implemented for PLIF (kind PLIF_DECAY or '
+                         f'PLIF_NO_DECAY), got kind {kind.name}')
     steps, m = h_seq.shape
-    has_x = learn_rate and kind == 2
+    has_x = learn_rate and kind == NeuronKernelKind.PLIF_DECAY
     has_gs = grad_spikes.numel() > 0
     has_gv = grad_v_out.numel() > 0
     for name, tensor, used in (('x', x, has_x), ('grad_spikes', grad_spikes, has_gs),
@@ -204,7 +213,7 @@ def neuron_backward(h_seq, v0, x, grad_spikes, grad_v_out, v_seq_grad, learn_rat
     grad_x = torch.empty_like(h_seq)
     grad_v0 = torch.empty_like(v0)
     grad_rate = torch.empty_like(v0) if learn_rate else v0.new_empty(0)
-    dh_dx, dh_dv = _charge_constants(int(kind), float(rate))
+    dh_dx, dh_dv = _charge_constants(kind, float(rate))
     if m:
         _backward_kernel[(triton.cdiv(m, _BLOCK), )](
             h_seq, v0, x if has_x else h_seq, grad_spikes if has_gs else h_seq,

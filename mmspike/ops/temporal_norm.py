@@ -23,8 +23,8 @@ neurons' kernels): two passes over the memory each way, the sums in double aroun
 per-channel shift (no cancellation when the mean is large against the spread).  Elsewhere
 (CUDA, no compiler) the same formulas run as PyTorch operations.  On SVFormer base's maps the
 kernel's forward + backward is 3-4x faster than PyTorch operations and than the copying
-``[B, T*C, ...]`` path (2026-11-24, 2-core CPU, ``[16, 2, 128, 56, 56]``: 138 ms against 376
-and 523 ms).
+``[B, T*C, ...]`` path (``[16, 2, 128, 56, 56]`` on 2 CPU cores: 138 ms against 376 and
+523 ms; docs/models.md).
 """
 from typing import Optional
 

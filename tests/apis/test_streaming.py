@@ -1,5 +1,6 @@
-"""Frame-by-frame (streaming) inference: SpikingClsHead's per-step logits, StreamingRecognizer
-and tools/stream.py end to end on small MP4s, with its errors."""
+"""Frame-by-frame (streaming) inference (mmspike.apis.streaming): SpikingClsHead's per-step
+logits, StreamingRecognizer, make_streamer and stream_video, and tools/stream.py end to end on
+small MP4s, with its errors."""
 import json
 import os.path as osp
 import subprocess
@@ -14,7 +15,10 @@ from mmengine.registry import DefaultScope
 
 import mmspike.action  # noqa: F401  (registers SpikingClsHead in mmaction's registry)
 import mmspike.pose  # noqa: F401  (registers VideoPoseLifter in mmpose's registry)
-from helpers import calibrate_batch_norms, load_tool_module
+from helpers import calibrate_batch_norms, run_tool
+from mmspike.apis import (JsonFrameWriter, VideoFrames, build_model, frame_size_from_config,
+                          load_config, load_weights, make_streamer, preprocess_frame,
+                          stream_video)
 from mmspike.estimators.action import StreamingRecognizer
 from mmspike.heads.action import SpikingClsHead
 from mmspike.neurons import reset_neurons
@@ -43,8 +47,6 @@ test_dataloader = dict(dataset=dict(type='VideoDataset', ann_file='', pipeline=t
                                     metainfo=dict(classes={CLASSES!r})))
 """
 
-
-stream = load_tool_module(TOOL, 'mmspike_stream_tool')
 
 
 def build_action(cfg):
@@ -151,7 +153,7 @@ def write_video(path, frames=FRAMES, height=HEIGHT, width=WIDTH):
 
 def decoded_clip(path, size):
     """The video's frames as the tool preprocesses them: [1, 3, T, size, size] float."""
-    frames = [stream.preprocess_frame(bgr, size) for bgr, _ in stream.VideoFrames(path)]
+    frames = [preprocess_frame(bgr, size) for bgr, _ in VideoFrames(path)]
     return torch.from_numpy(np.stack(frames)).permute(3, 0, 1, 2)[None].float()
 
 
@@ -166,7 +168,7 @@ def random_checkpoint(cfg, clip, path):
     """Build ``cfg.model`` with random weights, give its BatchNorms the statistics of ``clip``
     (so that the neurons fire), save it to ``path``."""
     torch.manual_seed(0)
-    model = stream.build_model(whole_video_config(cfg))
+    model = build_model(whole_video_config(cfg))
     if hasattr(model, 'cls_head'):
         inputs = model.data_preprocessor(dict(inputs=[clip], data_samples=None))['inputs']
         calibrate_batch_norms(model, lambda: model(inputs, mode='tensor', stage='head'))
@@ -180,8 +182,8 @@ def random_checkpoint(cfg, clip, path):
 def whole_clip_outputs(cfg, checkpoint, clip):
     """The model's whole-clip forward on ``clip`` [1, 3, T, H, W]: action: the logits of the
     first t frames for every t, [T, num_classes]; pose: the joints of every frame, [T, J, 3]."""
-    model = stream.build_model(whole_video_config(cfg))
-    stream.load_weights(model, checkpoint)
+    model = build_model(whole_video_config(cfg))
+    load_weights(model, checkpoint)
     model.eval()
     with torch.no_grad():
         if hasattr(model, 'cls_head'):
@@ -201,22 +203,28 @@ def action_setup(tmp_path_factory):
     cfg_path = root / 'tiny_causal_action.py'
     cfg_path.write_text(ACTION_CONFIG)
     video = write_video(root / 'clip.mp4')
-    cfg = stream.load_config(str(cfg_path))
+    cfg = load_config(str(cfg_path))
     ckpt = random_checkpoint(cfg, decoded_clip(video, 32), root / 'random.pth')
     return str(cfg_path), ckpt, video
 
 
-def test_stream_tool_action_end_to_end(action_setup, tmp_path, capsys):
+def run_stream_tool(args, cwd):
+    """tools/stream.py in a subprocess: (return code, stdout, stderr)."""
+    result = subprocess.run([sys.executable, TOOL] + [str(a) for a in args], capture_output=True,
+                            text=True, cwd=str(cwd))
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_stream_tool_action_end_to_end(action_setup, tmp_path):
     cfg_path, ckpt, video = action_setup
     out = tmp_path / 'frames.json'
-    summary = stream.main([cfg_path, ckpt, video, '--json', str(out), '--every', '5',
-                           '--cfg-options', 'model.cls_head.average_clips=score'])
-    printed = capsys.readouterr().out
-    assert summary['size'] == 32  # from the test pipeline's Resize
+    printed = run_tool([TOOL, cfg_path, ckpt, video, '--json', str(out), '--every', '5',
+                        '--cfg-options', 'model.cls_head.average_clips=score'], tmp_path)
     result = json.loads(out.read_text())
+    assert result['summary']['size'] == 32  # from the test pipeline's Resize
     frames = result['frames']
     assert [f['frame'] for f in frames] == list(range(FRAMES))
-    cfg = stream.load_config(cfg_path)
+    cfg = load_config(cfg_path)
     expected = whole_clip_outputs(cfg, ckpt, decoded_clip(video, 32))
     online = torch.tensor([f['cls_score'] for f in frames])
     torch.testing.assert_close(online, expected, rtol=1e-5, atol=1e-5)
@@ -225,6 +233,7 @@ def test_stream_tool_action_end_to_end(action_setup, tmp_path, capsys):
     # average_clips='score' (--cfg-options): the scores are the running logits
     assert top[0]['label'] == int(expected[-1].argmax())
     assert abs(top[0]['score'] - float(expected[-1].max())) < 1e-5
+    assert result['summary']['top5'] == top
     assert all(f['energy_mj'] > 0 for f in frames)
     assert 0 < result['summary']['firing_rate'] < 1
     assert 'frame 5/12' in printed and 'frame 10/12' in printed
@@ -234,59 +243,99 @@ def test_stream_tool_action_end_to_end(action_setup, tmp_path, capsys):
         assert words in printed, words
 
 
-def test_stream_tool_pose_end_to_end(tmp_path, capsys):
-    """The shipped causal pose demo config, 64 x 64 frames, random weights."""
+def test_stream_video_pose_equals_the_whole_clip(tmp_path):
+    """The shipped causal pose demo config, 64 x 64 frames, random weights, through
+    make_streamer and stream_video."""
     video = write_video(tmp_path / 'clip.mp4')
-    cfg = stream.load_config(POSE_CAUSAL)
+    cfg = load_config(POSE_CAUSAL)
+    assert frame_size_from_config(cfg) == 64  # CropClipToBox(size=64) of the test pipeline
     clip = decoded_clip(video, 64)
     ckpt = random_checkpoint(cfg, clip, tmp_path / 'random.pth')
+    model = build_model(cfg)
+    streamer = make_streamer(model)
+    assert streamer.task == 'pose' and streamer.online is model
+    load_weights(model, ckpt)
+    model.eval()
     out = tmp_path / 'joints.json'
-    summary = stream.main([POSE_CAUSAL, ckpt, video, '--json', str(out), '--every', '0',
-                           '--max-frames', '10'])
-    printed = capsys.readouterr().out
-    assert summary['size'] == 64  # CropClipToBox(size=64) of the test pipeline
-    frames = json.loads(out.read_text())['frames']
-    assert len(frames) == 10
-    assert not [line for line in printed.splitlines() if line.startswith('frame ')]  # --every 0
-    joints = torch.tensor([f['joints'] for f in frames])
-    assert joints.shape == (10, 24, 3)
+    writer = JsonFrameWriter(str(out))
+    seen = []
+    summary = stream_video(streamer, VideoFrames(video, max_frames=10), 64, writer=writer,
+                           on_frame=seen.append)
+    assert not out.exists()  # the file appears when the writer is closed
+    writer.close(summary)
+    written = json.loads(out.read_text())
+    assert written['frames'][3]['joints'] == seen[3]['joints'].tolist()
+    assert len(written['frames']) == 10 and written['summary']['frames'] == 10
+    assert summary['frames'] == 10 and summary['joints_shape'] == (24, 3)
+    assert summary['energy_counted'] is False and 'energy_mj_per_frame' not in summary
+    assert [record['frame'] for record in seen] == list(range(10))
+    joints = torch.tensor(np.stack([record['joints'] for record in seen]))
     expected = whole_clip_outputs(cfg, ckpt, clip)
     torch.testing.assert_close(joints, expected[:10], rtol=1e-5, atol=1e-5)
-    moves = [f['displacement'] for f in frames[1:]]
+    moves = [record['displacement'] for record in seen[1:]]
+    assert 'displacement' not in seen[0]
     assert summary['mean_joint_displacement'] == pytest.approx(np.mean(moves))
     assert np.mean(moves) > 0
-    assert 'mean joint displacement per frame' in printed
 
 
-def test_stream_tool_errors(action_setup, tmp_path):
+def test_make_streamer_refuses_models_that_are_not_causal():
+    pose = build_model(load_config(POSE_JOINT))
+    with pytest.raises(ValueError, match=r"VideoPoseLifter is not causal, so it cannot run "
+                                         r"frame by frame: the backbone SpikeVideoFormer "
+                                         r"\(attention='joint'\) is not causal; use e\.g\. "
+                                         r"SpikeVideoFormer attention='causal', no neck and "
+                                         r'SpikeTemporalRegressionHead'):
+        make_streamer(pose)
+    joint = Config.fromstring(ACTION_CONFIG.replace("attention='causal'", "attention='joint'"),
+                              '.py')
+    with pytest.raises(ValueError, match=r"Recognizer3D is not causal, so it cannot run frame "
+                                         r"by frame: the backbone SpikeVideoFormer "
+                                         r"\(attention='joint'\) is not causal; .*SpikingClsHead"):
+        make_streamer(build_model(joint))
+    with pytest.raises(TypeError, match='MMAction2 recognizers .* and VideoPoseLifter models; '
+                                        'got Linear'):
+        make_streamer(torch.nn.Linear(2, 2))
+
+
+def test_stream_inputs_errors(action_setup, tmp_path):
     cfg_path, ckpt, video = action_setup
-    dummy = tmp_path / 'unused.pth'
-    dummy.write_bytes(b'')  # the causality check comes before the checkpoint is read
-    with pytest.raises(ValueError, match=r"must be causal .* but VideoPoseLifter is not "
-                                         r"\(backbone SpikeVideoFormer attention='joint' "
-                                         r"causal: False.*attention='causal'"):
-        stream.main([POSE_JOINT, str(dummy), str(tmp_path / 'never_read.mp4')])
-    joint = tmp_path / 'joint_action.py'
-    joint.write_text(ACTION_CONFIG.replace("attention='causal'", "attention='joint'"))
-    with pytest.raises(ValueError, match=r"must be causal .* but it is not: the backbone "
-                                         r"SpikeVideoFormer \(attention='joint'\) is not causal"):
-        stream.main([str(joint), str(dummy), str(tmp_path / 'never_read.mp4')])
+    model = build_model(load_config(cfg_path))
     missing = str(tmp_path / 'missing.pth')
     with pytest.raises(FileNotFoundError, match=f'checkpoint {missing!r} does not exist'):
-        stream.main([cfg_path, missing, video])
+        load_weights(model, missing)
     broken = tmp_path / 'broken.mp4'
     broken.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes())
     with pytest.raises(ValueError, match=f'cannot read video {str(broken)!r}'):
-        stream.main([cfg_path, ckpt, str(broken)])
+        VideoFrames(str(broken))
     with pytest.raises(FileNotFoundError, match='video .*nothing.mp4.* does not exist'):
-        stream.main([cfg_path, ckpt, str(tmp_path / 'nothing.mp4')])
+        VideoFrames(str(tmp_path / 'nothing.mp4'))
+    no_size = Config.fromstring(ACTION_CONFIG.replace('scale=(32, 32)', 'scale=(48, 32)'), '.py')
+    assert frame_size_from_config(no_size, model) is None
+    frames = VideoFrames(video)
+    assert len(list(frames)) == FRAMES
+    with pytest.raises(RuntimeError, match='already read'):
+        next(iter(frames))
+
+
+def test_stream_tool_errors(action_setup, tmp_path):
+    """The command line prints the message (no traceback) and exits with status 1; the model's
+    causality is checked before its checkpoint is read."""
+    cfg_path, ckpt, video = action_setup
+    dummy = tmp_path / 'unused.pth'
+    dummy.write_bytes(b'')
+    joint = tmp_path / 'joint_action.py'
+    joint.write_text(ACTION_CONFIG.replace("attention='causal'", "attention='joint'"))
+    broken = tmp_path / 'broken.mp4'
+    broken.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes())
     no_size = tmp_path / 'no_size.py'
     no_size.write_text(ACTION_CONFIG.replace('scale=(32, 32)', 'scale=(48, 32)'))
-    with pytest.raises(ValueError, match='cannot tell the frame size .* pass --size S'):
-        stream.main([str(no_size), ckpt, video])
-    # the command line prints the message, not a traceback
-    result = subprocess.run([sys.executable, TOOL, cfg_path, ckpt, str(broken)],
-                            capture_output=True, text=True, cwd=REPO)
-    assert result.returncode == 1
-    assert f'tools/stream.py: error: cannot read video {str(broken)!r}' in result.stderr
-    assert 'Traceback' not in result.stderr
+    for args, message in (
+            ([joint, dummy, tmp_path / 'never_read.mp4'],
+             "Recognizer3D is not causal, so it cannot run frame by frame: the backbone "
+             "SpikeVideoFormer (attention='joint') is not causal"),
+            ([cfg_path, ckpt, broken], f'cannot read video {str(broken)!r}'),
+            ([no_size, ckpt, video], 'cannot tell the frame size from')):
+        code, _, err = run_stream_tool(args, tmp_path)
+        assert code == 1, err[-3000:]
+        assert f'tools/stream.py: error: {message}' in err, err[-3000:]
+        assert 'Traceback' not in err

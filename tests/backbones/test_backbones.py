@@ -11,7 +11,7 @@ import mmspike  # noqa: F401
 from mmspike.backbones import SpikeVideoFormer, SpikingConvNet, SVFormer
 from mmspike.backbones.base import ARCH_KEYS
 from mmspike.layers.temporal import SeqToANN
-from mmspike.neurons.multistep import BaseMultiStepNeuron
+from mmspike.neurons import BaseMultiStepNeuron
 from mmspike.necks import TemporalNeck
 
 T, N = 3, 2
@@ -102,6 +102,22 @@ def test_with_cp_gives_the_same_loss_gradients_and_statistics(name, frozen_stage
     for (key, a), b in zip(plain.state_dict().items(), checkpointed.state_dict().values()):
         if 'running_' in key or 'num_batches_tracked' in key:
             torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-6, msg=key)
+
+
+def test_with_cp_sets_contiguous_maps_once_not_on_every_forward():
+    """with_cp runs every SeqToANN on contiguous maps from the moment it is set or the backbone
+    enters train(); a forward changes no layer's layout setting."""
+    model = spikevideoformer(with_cp=True).train()
+    wrappers = [m for m in model.modules() if isinstance(m, SeqToANN)]
+    assert wrappers and all(m.channels_last is False for m in wrappers)
+    wrappers[0].channels_last = True
+    model(torch.randn(N, 3, T, 32, 32))
+    assert wrappers[0].channels_last is True
+    plain = spikevideoformer().train()
+    assert all(m.channels_last is None for m in plain.modules() if isinstance(m, SeqToANN))
+    plain.with_cp = True
+    assert plain.with_cp and all(
+        m.channels_last is False for m in plain.modules() if isinstance(m, SeqToANN))
 
 
 def test_with_cp_restores_the_neuron_state_a_block_started_from():

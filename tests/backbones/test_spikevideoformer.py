@@ -7,7 +7,7 @@ import mmspike  # noqa: F401
 from mmspike.backbones import SpikeVideoFormer
 from mmspike.backbones.spikevideoformer import ATTENTION_MODES
 from mmspike.heads.action import SpikingClsHead
-from mmspike.neurons.multistep import MultiStepILIF, expand_integer_spikes
+from mmspike.neurons import MultiStepILIF, expand_integer_spikes
 from mmspike.ops import (dot_attention, hamming_attention, naive_dot_attention,
                          naive_hamming_attention)
 
@@ -17,8 +17,8 @@ def test_hamming_attention_equals_quadratic_form(shape):
     torch.manual_seed(len(shape))
     q, k, v = [(torch.rand(shape) < 0.4).double() for _ in range(3)]
     scale = 1.0 / (2 * shape[-1])
-    assert torch.allclose(hamming_attention(q, k, v, scale), naive_hamming_attention(q, k, v, scale),
-                          atol=1e-5)
+    assert torch.allclose(hamming_attention(q, k, v, scale),
+                          naive_hamming_attention(q, k, v, scale), atol=1e-5)
     assert torch.allclose(dot_attention(q, k, v, 0.125), naive_dot_attention(q, k, v, 0.125),
                           atol=1e-5)
     # float32, as the model runs it

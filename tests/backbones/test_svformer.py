@@ -8,7 +8,7 @@ from torch import nn
 from mmspike.backbones.svformer import SVFormer
 from mmspike.heads.action import SVFormerHead
 from mmspike.layers.temporal import TemporalBatchNorm1d, TemporalBatchNorm2d
-from mmspike.neurons.multistep import BaseMultiStepNeuron
+from mmspike.neurons import BaseMultiStepNeuron
 from mmspike.ops import naive_dot_attention
 from mmspike.registry import MODELS
 

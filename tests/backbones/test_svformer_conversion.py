@@ -1,4 +1,5 @@
-"""Official SVFormer checkpoints -> mmspike (tools/convert_svformer.py).
+"""Official SVFormer checkpoints -> mmspike (mmspike.backbones.svformer_conversion and its
+command line, tools/convert_svformer.py).
 
 ``tests/data/svformer_official_keys.txt`` lists the state-dict keys and shapes of the released
 UCF101 model, written out by instantiating the official class (see the file's header), not from
@@ -19,8 +20,8 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import mmspike.action  # noqa: F401  (registers SVFormerHead in MMAction2)
-from helpers import load_tool_module
-from mmspike.neurons.multistep import MultiStepPLIF
+from mmspike.backbones import svformer_conversion as conversion
+from mmspike.neurons import MultiStepPLIF
 
 from helpers import REPO  # noqa: E402
 DATA = osp.join(REPO, 'tests', 'data')
@@ -39,8 +40,6 @@ TINY_HEAD = dict(num_classes=5, in_channels=96, num_frames=4, feat_size=(2, 2), 
 # the rounding of the elementwise layers and of the final Linear (measured: 0.0)
 LOGITS_ATOL = 1e-5
 
-
-tool = load_tool_module(TOOL, 'convert_svformer')
 
 
 def read_official_keys():
@@ -96,7 +95,7 @@ def test_key_list_is_the_released_model():
 @pytest.mark.parametrize('prefix', ['', 'module.'])
 def test_every_official_key_maps_and_loads_strictly(base_model, prefix):
     official = official_state_dict(prefix)
-    converted = tool.convert_svformer_state_dict(official)
+    converted = conversion.convert_svformer_state_dict(official)
     assert len(converted) == len(official)  # one target per key, none merged
 
     target = base_model.state_dict()
@@ -150,7 +149,7 @@ EXPECTED_TARGETS = {
 def test_values_are_carried_to_the_expected_parameters(base_model):
     official = official_state_dict(seed=1)
     model = copy.deepcopy(base_model)
-    model.load_state_dict(tool.convert_svformer_state_dict(official), strict=True)
+    model.load_state_dict(conversion.convert_svformer_state_dict(official), strict=True)
     target = model.state_dict()
     for source, name in EXPECTED_TARGETS.items():
         assert torch.equal(target[name], official[source]), (source, name)
@@ -160,7 +159,7 @@ def test_plif_w_is_carried_to_every_neuron(base_model):
     """The 39 official ``w`` land on the 39 PLIF neurons of the mmspike model, each its own."""
     official = official_state_dict(seed=2)
     model = copy.deepcopy(base_model)
-    model.load_state_dict(tool.convert_svformer_state_dict(official), strict=True)
+    model.load_state_dict(conversion.convert_svformer_state_dict(official), strict=True)
     neurons = [m for m in model.modules() if isinstance(m, MultiStepPLIF)]
     official_w = sorted(v.item() for k, v in official.items() if k.endswith('.w'))
     assert len(neurons) == len(official_w) == 39
@@ -228,7 +227,7 @@ def test_converted_model_gives_the_official_logits(converted_tiny, tiny_io):
     diff = (logits - official).abs().max().item()
     print(f'max |mmspike - official| logit difference: {diff:.3g}')
     # same spikes in every layer (a per-layer diagnostic should the logits differ)
-    expected_counts = {tool.official_to_mmspike_key(name + '.w')[:-len('.w')]: count
+    expected_counts = {conversion.official_to_mmspike_key(name + '.w')[:-len('.w')]: count
                        for name, count in tiny_io['spike_counts'].items()}
     assert counts == expected_counts
     assert all(count > 0 for count in counts.values())
@@ -250,11 +249,11 @@ def test_unknown_key_is_named():
     official = official_state_dict()
     official['blocks3.0.attn.t_attn.qkv.weight'] = torch.zeros(3)
     with pytest.raises(ValueError, match=r"blocks3\.0\.attn\.t_attn\.qkv\.weight"):
-        tool.convert_svformer_state_dict(official)
+        conversion.convert_svformer_state_dict(official)
     official = official_state_dict()
     official['head_kd.weight'] = torch.zeros(3)
     with pytest.raises(ValueError, match=r"not part of the official SVFormer.*head_kd\.weight"):
-        tool.convert_svformer_state_dict(official)
+        conversion.convert_svformer_state_dict(official)
 
 
 def save_tiny_variant(tmp_path, edit):
@@ -272,39 +271,46 @@ def test_wrong_shape_is_named(tmp_path):
     src = save_tiny_variant(tmp_path, edit)
     with pytest.raises(ValueError, match=r"'blocks3\.1\.mlp\.fc1\.weight' has shape \(72, 35\).*"
                                          r"needs \(72, 36\)"):
-        tool.convert_checkpoint(src, str(tmp_path / 'out.pth'))
+        conversion.convert_checkpoint(src, str(tmp_path / 'out.pth'))
     assert not (tmp_path / 'out.pth').exists()
 
 
 def test_missing_tensor_is_named(tmp_path):
     src = save_tiny_variant(tmp_path, lambda state: state.pop('lpBN.running_var'))
     with pytest.raises(ValueError, match=r"missing from the checkpoint: \['lpBN\.running_var'\]"):
-        tool.convert_checkpoint(src, str(tmp_path / 'out.pth'))
+        conversion.convert_checkpoint(src, str(tmp_path / 'out.pth'))
 
 
-def run_main(argv):
-    with pytest.raises(SystemExit) as info:
-        tool.main(argv)
-    return str(info.value.code)
+def run_tool_main(argv):
+    """tools/convert_svformer.py in a subprocess: (return code, stdout, stderr)."""
+    result = subprocess.run([sys.executable, TOOL] + [str(a) for a in argv], capture_output=True,
+                            text=True, env=dict(os.environ, OMP_NUM_THREADS='1'))
+    return result.returncode, result.stdout, result.stderr
 
 
 def test_missing_or_corrupt_src_is_a_clear_error(tmp_path):
     dst = str(tmp_path / 'out.pth')
-    message = run_main([str(tmp_path / 'missing.pyth'), dst])
-    assert 'missing.pyth' in message and 'does not exist' in message
+    with pytest.raises(FileNotFoundError, match=r"'.*missing\.pyth' does not exist"):
+        conversion.convert_checkpoint(str(tmp_path / 'missing.pyth'), dst)
 
     with open(TINY_CKPT, 'rb') as f:
         head = f.read(4096)
     (tmp_path / 'truncated.pyth').write_bytes(head)
     (tmp_path / 'text.pyth').write_text('not a checkpoint\n')
     for name in ('truncated.pyth', 'text.pyth'):
-        message = run_main([str(tmp_path / name), dst])
-        assert name in message and 'not a readable PyTorch checkpoint' in message, message
+        with pytest.raises(ValueError, match=f'{name}.* is not a readable PyTorch checkpoint'):
+            conversion.convert_checkpoint(str(tmp_path / name), dst)
 
     torch.save({'epoch': 3, 'optimizer_state': {}}, tmp_path / 'no_model.pyth')
-    message = run_main([str(tmp_path / 'no_model.pyth'), dst])
-    assert 'holds no state dict' in message and "'optimizer_state'" in message
+    with pytest.raises(ValueError, match="holds no state dict.*'optimizer_state'"):
+        conversion.convert_checkpoint(str(tmp_path / 'no_model.pyth'), dst)
     assert not osp.exists(dst)
+
+    # the command line prints the message (no traceback) and exits with status 1
+    code, _, err = run_tool_main([tmp_path / 'text.pyth', dst])
+    assert code == 1, err[-3000:]
+    assert 'convert_svformer: error: ' in err and 'not a readable PyTorch checkpoint' in err
+    assert 'Traceback' not in err and not osp.exists(dst)
 
 
 class _WritesAFile:
@@ -322,7 +328,9 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path):
     checkpoint = torch.load(TINY_CKPT, weights_only=True)
     checkpoint['payload'] = _WritesAFile(str(marker))
     torch.save(checkpoint, tmp_path / 'evil.pyth')
-    message = run_main([str(tmp_path / 'evil.pyth'), str(tmp_path / 'out.pth')])
+    with pytest.raises(ValueError) as info:
+        conversion.convert_checkpoint(str(tmp_path / 'evil.pyth'), str(tmp_path / 'out.pth'))
+    message = str(info.value)
     assert "'io.open'" in message and 'weights_only=True' in message
-    assert '--allow-pickle' in message
-    assert not marker.exists()
+    assert '--allow-pickle' in message and 'allow_pickle=True' in message
+    assert not marker.exists() and not (tmp_path / 'out.pth').exists()

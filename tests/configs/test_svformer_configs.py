@@ -10,8 +10,7 @@ from mmengine.runner import Runner
 import mmspike  # noqa: F401
 from helpers import train_two_iterations
 
-from helpers import REPO  # noqa: E402
-SHARED_VIDEOS = osp.join(osp.dirname(REPO), 'shared', 'data', 'videos')
+from helpers import REPO, SAMPLE_VIDEOS  # noqa: E402
 REAL_VIDEOS = ('kinetics_arm_wrestling.mp4', 'short_clip.mp4')
 
 
@@ -37,10 +36,10 @@ def test_demo_config_builds_the_small_model():
 
 @pytest.fixture
 def real_video_list(tmp_path):
-    missing = [v for v in REAL_VIDEOS if not osp.isfile(osp.join(SHARED_VIDEOS, v))]
+    missing = [v for v in REAL_VIDEOS if not osp.isfile(osp.join(SAMPLE_VIDEOS, v))]
     if missing:
-        pytest.skip(f'the real sample videos {missing} are not in {SHARED_VIDEOS} '
-                    '(shared/ must sit beside the clone)')
+        pytest.skip(f'the real sample videos {missing} are not in {SAMPLE_VIDEOS} '
+                    '(set MMSPIKE_SAMPLE_VIDEOS to their folder)')
     ann = tmp_path / 'real_videos.txt'
     ann.write_text(''.join(f'{name} {label}\n' for label, name in enumerate(REAL_VIDEOS)))
     return str(ann)
@@ -51,7 +50,7 @@ def test_ucf101_recipe_trains_and_tests_on_real_mp4s(real_video_list, tmp_path):
     for split in ('train', 'val', 'test'):
         loader = cfg[f'{split}_dataloader']
         loader.dataset.ann_file = real_video_list
-        loader.dataset.data_prefix = dict(video=SHARED_VIDEOS)
+        loader.dataset.data_prefix = dict(video=SAMPLE_VIDEOS)
         loader.num_workers = 0
         loader.persistent_workers = False
     cfg.train_dataloader.batch_size = 2

@@ -14,8 +14,9 @@ import torch
 import mmspike.action  # noqa: F401  (registers the event datasets)
 from mmspike.datasets import (EventFileError, FormatEventShape, IntegrateEvents, LoadEvents,
                               ShuffleFrames, integrate_events, load_events, save_events)
-from mmspike.datasets.transforms.event_transforms import (EventCenterCrop, EventFlip, EventRandomCrop,
-                                               EventRandomTemporalCrop, EventResize)
+from mmspike.datasets.transforms.event_transforms import (EventCenterCrop, EventFlip,
+                                                          EventRandomCrop,
+                                                          EventRandomTemporalCrop, EventResize)
 from mmspike.datasets.events import check_aedat_file
 from helpers import REPO, run_tool
 

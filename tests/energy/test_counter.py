@@ -8,10 +8,10 @@ from torch import nn
 
 import mmspike  # noqa: F401
 from mmspike.energy import (EnergyCounter, conv_dense_macs, conv_synaptic_ops, estimate_energy,
-                            is_spike_tensor, matmul_counts, reset_spiking_states)
+                            is_spike_tensor, matmul_counts)
 from mmspike.hooks.activity import SpikeActivityRecorder, summarize_activity
 from mmspike.layers.temporal import SeqToANN
-from mmspike.neurons.multistep import MultiStepLIF
+from mmspike.neurons import MultiStepLIF, reset_neurons
 
 
 def naive_conv_synaptic_ops(x, weight_shape, stride, padding, dilation, groups):
@@ -203,7 +203,7 @@ def test_toy_model_agrees_with_spikingjelly(toy):
     synaptic_pj, full_pj, sj_pj = _compare_with_spikingjelly(toy, x)
     print(f'toy: mmspike {synaptic_pj:.0f} pJ (synaptic), {full_pj:.0f} pJ (+element-wise); '
           f'spikingjelly {sj_pj:.0f} pJ')
-    # README: 412,375 pJ vs spikingjelly's 412,834 pJ (-0.11%)
+    # docs/energy.md: 412,375 pJ vs spikingjelly's 412,834 pJ (-0.11%)
     assert full_pj == pytest.approx(sj_pj, rel=2e-3)
 
 
@@ -223,7 +223,7 @@ def test_svformer_small_agrees_with_spikingjelly():
     assert any(r.type == 'bmm' and r.acs > 0 for r in report.layers)  # attention counted
     print(f'SVFormer tiny: mmspike {synaptic_pj:.0f} pJ (synaptic), {full_pj:.0f} pJ '
           f'(+element-wise); spikingjelly {sj_pj:.0f} pJ; firing rate {report.firing_rate:.3f}')
-    # README: 85.83 uJ vs spikingjelly's 85.80 uJ (+0.03%)
+    # docs/energy.md: 85.83 uJ vs spikingjelly's 85.80 uJ (+0.03%)
     assert full_pj == pytest.approx(sj_pj, rel=5e-4)
 
 
@@ -271,7 +271,7 @@ class _ToyRecognizer:
                 self.snn = ToySNN()
 
             def forward(self, inputs, data_samples=None, mode='tensor'):
-                reset_spiking_states(self.snn)
+                reset_neurons(self.snn)
                 return self.snn(inputs.transpose(0, 1))  # (B, T, ...) -> [T, B, ...]
 
         torch.manual_seed(0)
@@ -353,7 +353,7 @@ def test_recorder_bookkeeping_is_not_counted_as_model_energy(toy):
 def test_integer_spikes_count_as_their_binary_sub_steps():
     """An I-LIF spike s is s binary spikes (the paper's D binary steps): a layer's ACs on
     integer spikes equal the sum of its ACs on the D binary sub-steps."""
-    from mmspike.neurons.multistep import expand_integer_spikes
+    from mmspike.neurons import expand_integer_spikes
     torch.manual_seed(0)
     levels = 4
     spikes = torch.randint(0, levels + 1, (2, 3, 6, 6)).float()
@@ -374,7 +374,7 @@ def test_integer_spikes_count_as_their_binary_sub_steps():
 
 def test_counter_reads_the_integer_spike_range_from_the_model():
     from mmspike.energy.counter import spike_value_range
-    from mmspike.neurons.multistep import MultiStepILIF
+    from mmspike.neurons import MultiStepILIF
 
     class IntegerNet(nn.Module):
         def __init__(self):

@@ -1,5 +1,7 @@
-"""Mixed precision on the CPU: ``tools/train.py --amp`` trains the demo configs with bfloat16
-autocast (no NaN, parameters updated) while the neurons keep float32 state."""
+"""Mixed precision on the CPU: the ``--amp`` option of ``tools/train.py``
+(:func:`mmspike.engine.runner.merge_train_args`) trains the demo configs with bfloat16 autocast
+(no NaN, parameters updated) while the neurons keep float32 state."""
+import argparse
 import math
 import os.path as osp
 
@@ -8,17 +10,21 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from helpers import load_tool_module, shrink_action_config
+from helpers import shrink_action_config
 from mmspike.engine.amp import AutocastOptimWrapper, amp_optim_wrapper_cfg
-from mmspike.neurons.multistep import (BaseMultiStepNeuron, MultiStepILIF, MultiStepLIF,
+from mmspike.engine.runner import load_run_config, merge_train_args
+from mmspike.neurons import (BaseMultiStepNeuron, MultiStepILIF, MultiStepLIF,
                                     MultiStepPLIF)
 
 from helpers import REPO  # noqa: E402
 FRAMES, SIZE = 4, 32
 
 
-def load_train_tool():
-    return load_tool_module(osp.join(REPO, 'tools', 'train.py'), 'mmspike_train_tool')
+def train_args(config, work_dir, amp=True):
+    """The arguments ``tools/train.py CONFIG --work-dir WORK_DIR [--amp]`` gives."""
+    return argparse.Namespace(config=config, work_dir=work_dir, amp=amp, resume=None,
+                              no_validate=False, seed=None, cfg_options=None, launcher='none',
+                              local_rank=0)
 
 
 NEURONS = {
@@ -97,10 +103,8 @@ def shrunk_config(name, root, tmp_path):
 
 @pytest.mark.parametrize('config', ['svformer_demo.py', 'spikevideoformer_demo.py'])
 def test_train_demo_with_amp_on_cpu(config, data_root, tmp_path):
-    train = load_train_tool()
-    args = train.parse_args([shrunk_config(config, data_root, tmp_path), '--amp',
-                             '--work-dir', str(tmp_path / 'work')])
-    cfg = train.merge_train_args(train.load_run_config(args), args)
+    args = train_args(shrunk_config(config, data_root, tmp_path), str(tmp_path / 'work'))
+    cfg = merge_train_args(load_run_config(args), args)
     assert cfg.optim_wrapper.type == 'AutocastOptimWrapper' and \
         cfg.optim_wrapper.dtype == 'bfloat16', cfg.optim_wrapper
     runner = Runner.from_cfg(cfg)

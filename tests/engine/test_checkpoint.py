@@ -1,5 +1,6 @@
 """Checkpoints: safe loading (weights_only with the runner allowlist, malicious pickles refused),
 exact resume, atomic saves (kill during a save), and the bad-checkpoint errors."""
+import argparse
 import fractions
 import os
 import os.path as osp
@@ -15,13 +16,17 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-import mmspike  # noqa: F401  (applies the compat repairs)
+import mmspike  # noqa: F401
 from helpers import REPO, shrink_action_config
 from mmspike.engine import checkpoint as mckpt
+from mmspike.engine import compat
+from mmspike.engine.runner import merge_train_args
 from mmspike.datasets.synthetic.motion_clips import write_dataset
 
 DEMO = osp.join(REPO, 'configs', 'svformer_demo.py')
 FRAMES, SIZE = 8, 32
+
+compat.apply()  # as the tools and the task adapters do: mmengine loads through the safe loader
 
 
 class _RunsShell:
@@ -199,8 +204,7 @@ def test_resume_without_rng_restore_differs(clips, tmp_path):
 
 
 _SLOW_SAVE = '''
-import os, sys, time
-sys.path[:0] = [{repo!r}, {tools!r}]
+import runpy, time
 import mmspike.engine.checkpoint as ckpt
 original, calls = ckpt._write_checkpoint, []
 
@@ -219,8 +223,7 @@ def slow_write(checkpoint, f):
     f.write(data[len(data) // 2:])
 
 ckpt._write_checkpoint = slow_write
-import train
-train.main(sys.argv[1:])
+runpy.run_path({train!r}, run_name='__main__')  # tools/train.py with this process's arguments
 '''
 
 
@@ -229,7 +232,7 @@ def test_kill_during_save_keeps_the_previous_checkpoint_and_resume_works(clips, 
     cfg_path = tmp_path / 'tiny.py'
     tiny_cfg(clips, work_dir, max_iters=3).dump(str(cfg_path))
     marker = tmp_path / 'inside_second_save'
-    code = _SLOW_SAVE.format(repo=REPO, tools=osp.join(REPO, 'tools'), marker=str(marker))
+    code = _SLOW_SAVE.format(train=osp.join(REPO, 'tools', 'train.py'), marker=str(marker))
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     proc = subprocess.Popen([sys.executable, '-c', code, str(cfg_path), '--work-dir',
                              str(work_dir)], cwd=str(tmp_path), env=env,
@@ -265,23 +268,25 @@ def test_kill_during_save_keeps_the_previous_checkpoint_and_resume_works(clips, 
 # --- bad checkpoints ------------------------------------------------------------------------
 
 
-def _tool_main(name):
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    try:
-        import importlib
-        return importlib.import_module(name).main
-    finally:
-        sys.path.pop(0)
+def run_tool_failing(tool, args, cwd):
+    """``tools/<tool>.py ARGS`` in a subprocess that must fail; returns its stderr."""
+    result = subprocess.run([sys.executable, osp.join(REPO, 'tools', f'{tool}.py')]
+                            + [str(a) for a in args], cwd=str(cwd), capture_output=True,
+                            text=True)
+    assert result.returncode != 0, result.stdout[-3000:]
+    return result.stderr
 
 
 def test_missing_checkpoint_errors_name_the_path(clips, tmp_path):
     missing = str(tmp_path / 'no_such_ckpt.pth')
     cfg_path = tmp_path / 'tiny.py'
     tiny_cfg(clips, tmp_path / 'work', max_iters=1).dump(str(cfg_path))
-    with pytest.raises(FileNotFoundError, match='no_such_ckpt.pth'):
-        _tool_main('test')([str(cfg_path), missing])
+    err = run_tool_failing('test', [cfg_path, missing, '--work-dir', tmp_path / 'test'],
+                           tmp_path)
+    assert f'FileNotFoundError: checkpoint {missing!r} does not exist' in err, err[-3000:]
+    args = argparse.Namespace(amp=False, resume=missing, no_validate=False, seed=None)
     with pytest.raises(FileNotFoundError, match='--resume: .*no_such_ckpt.pth'):
-        _tool_main('train')([str(cfg_path), '--resume', missing])
+        merge_train_args(Config(dict(optim_wrapper=dict(optimizer=dict(type='SGD')))), args)
     cfg = tiny_cfg(clips, tmp_path / 'work', max_iters=1)
     cfg.load_from = missing
     runner = Runner.from_cfg(cfg)
@@ -305,9 +310,8 @@ def test_mismatching_checkpoint_names_the_first_key_and_both_shapes(clips, tmp_p
 
     cfg_path = tmp_path / 'tiny.py'
     tiny_cfg(clips, tmp_path / 'work', max_iters=1).dump(str(cfg_path))
-    with pytest.raises(ValueError) as info:
-        _tool_main('test')([str(cfg_path), ckpt, '--work-dir', str(tmp_path / 'test')])
-    assert expected in str(info.value) and 'five_classes.pth' in str(info.value), str(info.value)
+    err = run_tool_failing('test', [cfg_path, ckpt, '--work-dir', tmp_path / 'test'], tmp_path)
+    assert expected in err and 'five_classes.pth' in err, err[-3000:]
 
     cfg = tiny_cfg(clips, tmp_path / 'work', max_iters=1)
     cfg.load_from = ckpt

@@ -30,7 +30,7 @@ from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
-from mmspike.neurons.multistep import is_spiking_neuron
+from mmspike.neurons import is_spiking_neuron
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
@@ -293,5 +293,5 @@ def test_all_reduce_sync_batchnorm_equals_batchnorm_on_the_global_batch(tmp_path
     script.write_text(SYNC_BN_WORKER)
     out = run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
                f'--master_port={free_port()}', str(script),
-               osp.join(REPO, 'mmspike', 'dist.py')], tmp_path)
+               osp.join(REPO, 'mmspike', 'engine', 'dist.py')], tmp_path)
     assert out.count('RANK') == 2, out

@@ -11,7 +11,7 @@ import mmspike  # noqa: F401
 from mmspike.energy import estimate_energy
 from mmspike.hooks import FiringRateHook, SpikeResetHook
 from mmspike.layers.temporal import SeqToANN
-from mmspike.neurons.multistep import MultiStepLIF, is_spiking_neuron
+from mmspike.neurons import MultiStepLIF, is_spiking_neuron
 
 neuron = pytest.importorskip('spikingjelly.activation_based.neuron',
                              reason='spikingjelly 2.0 is part of the test environment')

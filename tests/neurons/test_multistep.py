@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from mmspike.neurons.multistep import (BaseMultiStepNeuron, MultiStepLIF, MultiStepPLIF,
-                                    heaviside_atan, heaviside_sigmoid, reset_neurons)
+from mmspike.neurons import BaseMultiStepNeuron, MultiStepLIF, MultiStepPLIF, reset_neurons
+from mmspike.neurons.surrogates import heaviside_atan, heaviside_sigmoid
 
 sj_neuron = pytest.importorskip('spikingjelly.activation_based.neuron',
                                 reason='spikingjelly 2.0 is needed for the reference')
@@ -136,7 +136,7 @@ def test_bad_arguments():
 
 
 def test_integer_lif_shares_the_base_state_rules():
-    from mmspike.neurons.multistep import MultiStepILIF
+    from mmspike.neurons import MultiStepILIF
     neuron = MultiStepILIF(levels=4)
     assert isinstance(neuron, BaseMultiStepNeuron)
     x = torch.tensor([[3.0], [3.0], [3.0]])  # [T=3, B=1]
@@ -153,6 +153,6 @@ def test_integer_lif_shares_the_base_state_rules():
 
 
 def test_one_predicate_for_spiking_neurons():
-    from mmspike.neurons.multistep import MultiStepILIF, MultiStepPLIF, is_spiking_neuron
+    from mmspike.neurons import MultiStepILIF, MultiStepPLIF, is_spiking_neuron
     assert all(is_spiking_neuron(m) for m in (MultiStepLIF(), MultiStepPLIF(), MultiStepILIF()))
     assert not any(is_spiking_neuron(m) for m in (torch.nn.ReLU(), torch.nn.Conv2d(1, 1, 1)))

@@ -1,13 +1,18 @@
 """The fused neurons (compiled CPU kernels and their PyTorch loop) against the reference loop:
 spikes, membranes and gradients (input, PLIF ``w``, the carried state) in float64 and float32,
 state kept across calls, any memory layout."""
+import os.path as osp
+import re
+
 import pytest
 import torch
 
 from mmspike.layers import temporal as layers
-from mmspike.neurons.multistep import (BaseMultiStepNeuron, MultiStepILIF, MultiStepLIF,
-                                    MultiStepPLIF)
-from mmspike.ops import neuron_kernels
+from mmspike.neurons import build_neuron
+from mmspike.neurons import (BaseMultiStepNeuron, MultiStepILIF, MultiStepLIF,
+                                       MultiStepPLIF)
+from mmspike.ops import neuron_kernels, neuron_triton
+from mmspike.ops.neuron_kernels import NeuronKernelKind
 
 NEURONS = {
     'lif': lambda **kw: MultiStepLIF(**kw),
@@ -155,7 +160,7 @@ def test_backend_and_surrogate_errors():
     assert MultiStepLIF(surrogate=NoDerivative(), backend='reference')(
         torch.ones(2, 3)).shape == (2, 3)
     assert 'backend' in repr(MultiStepILIF(backend='reference'))
-    assert layers.build_neuron(dict(type='PLIF', backend='reference')).backend == 'reference'
+    assert build_neuron(dict(type='PLIF', backend='reference')).backend == 'reference'
 
 
 def test_seq_to_ann_channels_last_equals_contiguous():
@@ -194,7 +199,7 @@ def test_backbone_channels_last_equals_contiguous_in_float64(backbone):
     """A training step's outputs and gradients do not depend on the maps' layout (float64:
     in float32 the other summation order changes rounding, which flips a spike here and
     there)."""
-    from mmspike.neurons.multistep import reset_neurons
+    from mmspike.neurons import reset_neurons
     from mmspike.registry import MODELS
     torch.manual_seed(0)
     model = MODELS.build(backbone).double().train()
@@ -224,3 +229,48 @@ def test_backbone_channels_last_equals_contiguous_in_float64(backbone):
     assert len(grads_cl) == len(grads_cf) > 10
     for a, b in zip(grads_cl, grads_cf):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+
+
+def test_cpp_kernel_kinds_mirror_the_python_enum():
+    """``enum NeuronKernelKind`` of csrc/neuron_cpu.cpp has the IntEnum's members (``kLifDecay``
+    for ``LIF_DECAY``) with the same values."""
+    with open(osp.join(osp.dirname(neuron_kernels.__file__), 'csrc', 'neuron_cpu.cpp')) as f:
+        source = f.read()
+    body = re.search(r'enum\s+NeuronKernelKind\s*:\s*int\s*\{(.*?)\};', source, re.S)
+    assert body is not None, 'enum NeuronKernelKind not found in neuron_cpu.cpp'
+    cpp = {name: int(value) for name, value in re.findall(r'\bk(\w+)\s*=\s*(\d+)',
+                                                          body.group(1))}
+    python = {''.join(part.capitalize() for part in kind.name.split('_')): int(kind)
+              for kind in NeuronKernelKind}
+    assert cpp == python
+
+
+def test_python_and_triton_name_the_kinds():
+    """The neurons give their kind as a NeuronKernelKind, Triton's compile-time constants equal
+    the enum's values, and no kind is written as a bare number in the Python sources."""
+    for neuron in (MultiStepLIF(), MultiStepLIF(decay_input=False), MultiStepPLIF(),
+                   MultiStepPLIF(decay_input=False), MultiStepILIF()):
+        assert isinstance(neuron.kernel_params()[0], NeuronKernelKind)
+    assert {MultiStepLIF().kernel_params()[0], MultiStepILIF().kernel_params()[0]} == {
+        NeuronKernelKind.LIF_DECAY, NeuronKernelKind.INTEGER_LIF}
+    if neuron_triton.triton is not None:
+        for kind in NeuronKernelKind:
+            assert getattr(neuron_triton, f'_{kind.name}').value == int(kind)
+    from mmspike.neurons import multistep
+    bare = re.compile(r'\b(?:KIND|kind)\s*(?:[=!]=|(?:not\s+)?in)\s*\(?\s*\d|'
+                      r'return\s*\(?\s*\d+\s*(?:if\b|,)')
+    for module in (multistep, neuron_triton, neuron_kernels):
+        with open(module.__file__) as f:
+            source = f.read()
+        assert not bare.findall(source), (module.__name__, bare.findall(source))
+
+
+def test_kernels_reject_unknown_kinds():
+    x = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match='is not a valid NeuronKernelKind'):
+        neuron_triton.neuron_forward(x, x[0], False, False, 7, 2.0, 1.0, 0.0, True, 2.0, 0.0,
+                                     True)
+    module = neuron_kernels.load_cpu_kernels()
+    if module is not None:
+        with pytest.raises(RuntimeError, match='unknown neuron kind 7'):
+            module.neuron_forward(x, x[0], False, False, 7, 2.0, 1.0, 0.0, True, 2.0, 0.0, True)

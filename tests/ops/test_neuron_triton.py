@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent('''
     import itertools, sys, torch
     sys.path.insert(0, REPO)
     from mmspike.ops import neuron_kernels, neuron_triton
-    from mmspike.neurons.multistep import MultiStepILIF, MultiStepLIF, MultiStepPLIF
+    from mmspike.neurons import MultiStepILIF, MultiStepLIF, MultiStepPLIF
     cpu = neuron_kernels.load_cpu_kernels()
     assert cpu is not None, neuron_kernels.cpu_kernel_status()
     gen = torch.Generator().manual_seed(0)

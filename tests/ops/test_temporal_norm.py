@@ -113,6 +113,30 @@ def test_float32_matches_the_copying_path(implementation):
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize('index', [1, 2], ids=['channels-last maps', 'tokens'])
+def test_copy_free_false_takes_the_copying_path_with_the_same_results(monkeypatch, index):
+    """``copy_free`` (a constructor argument) chooses the path for channel-innermost inputs;
+    both give the same outputs, gradients and running statistics."""
+    from mmspike.layers.temporal import _TemporalBatchNorm
+    calls = []
+    original = _TemporalBatchNorm._forward_channel_last
+    monkeypatch.setattr(_TemporalBatchNorm, '_forward_channel_last',
+                        lambda self, x: calls.append(self) or original(self, x))
+    _, cls, x = _layouts(torch.float64)[index]
+    fast = cls(CHANNELS, STEPS).double()
+    slow = cls(CHANNELS, STEPS, copy_free=False).double()
+    assert fast.copy_free and not slow.copy_free and 'copy_free=False' in repr(slow)
+    outputs = []
+    for module in (fast, slow):
+        xs = x.clone().requires_grad_()
+        y = module(xs)
+        y.backward(torch.arange(y.numel(), dtype=y.dtype).view(y.shape).cos())
+        outputs.append((y, xs.grad, module.bn.running_mean, module.bn.running_var))
+    assert calls == [fast]
+    for a, b in zip(*outputs):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_bad_input_names_the_problem():
     x = torch.randn(2, 1, 3)
     with pytest.raises(ValueError, match=r'Expected more than 1 value per channel when training, '

@@ -1,18 +1,17 @@
 """tools/benchmark.py runs and its equality checks hold on small inputs (no timing asserted)."""
 import json
 import os.path as osp
-import sys
 
-from helpers import REPO  # noqa: E402
-sys.path.insert(0, osp.join(REPO, 'tools'))
-import benchmark  # noqa: E402
+from helpers import REPO, run_tool
+
+BENCHMARK = osp.join(REPO, 'tools', 'benchmark.py')
 
 
 def test_neuron_benchmark_rows_and_equality(tmp_path):
     out = tmp_path / 'neurons.json'
     # one kind: each implementation's memory is measured in a fresh process (slow to start)
-    benchmark.main(['neurons', '--shape', '4', '2', '8', '5', '--kinds', 'LIF', '--repeats',
-                    '1', '--json', str(out)])
+    run_tool([BENCHMARK, 'neurons', '--shape', '4', '2', '8', '5', '--kinds', 'LIF', '--repeats',
+              '1', '--json', str(out)], tmp_path)
     rows = json.loads(out.read_text())['rows']
     assert [(r['neuron'], r['impl']) for r in rows] == [
         ('LIF', 'spikingjelly'), ('LIF', 'reference'), ('LIF', 'fused')]
@@ -20,11 +19,12 @@ def test_neuron_benchmark_rows_and_equality(tmp_path):
     assert all(r['latency_ms'] > 0 and r['peak_mib'] >= 0 for r in rows)
 
 
-def test_step_benchmark_fused_equals_reference(tmp_path, capsys):
+def test_step_benchmark_fused_equals_reference(tmp_path):
     out = tmp_path / 'steps.json'
-    benchmark.main(['steps', '--model', 'pose_demo', '--frames', '2', '4', '--batch', '2',
-                    '--size', '32', '--repeats', '1', '--variants', 'reference/contiguous',
-                    'fused/contiguous', '--json', str(out)])
+    printed = run_tool([BENCHMARK, 'steps', '--model', 'pose_demo', '--frames', '2', '4',
+                        '--batch', '2', '--size', '32', '--repeats', '1', '--variants',
+                        'reference/contiguous', 'fused/contiguous', '--json', str(out)],
+                       tmp_path)
     rows = json.loads(out.read_text())['pose_demo']
     assert [(r['frames'], r['variant']) for r in rows] == [
         (2, 'reference/contiguous'), (2, 'fused/contiguous'),
@@ -33,4 +33,4 @@ def test_step_benchmark_fused_equals_reference(tmp_path, capsys):
         assert row['loss_diff_vs_reference'] <= 1e-5 * max(1.0, abs(row['first_loss']))
         assert row['grad_diff_vs_reference'] <= 1e-5
         assert row['energy_mj_per_clip'] > 0 and row['train_step_s'] > 0
-    assert 'latency(T=4) / latency(T=2)' in capsys.readouterr().out
+    assert 'latency(T=4) / latency(T=2)' in printed

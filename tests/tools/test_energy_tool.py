@@ -11,8 +11,8 @@ import pytest
 import mmspike  # noqa: F401
 from helpers import run_tool, train_tiny_svformer_demo
 
-from helpers import REPO  # noqa: E402
-SHARED_VIDEO = osp.join(osp.dirname(REPO), 'shared', 'data', 'videos', 'short_clip.mp4')
+from helpers import REPO, SAMPLE_VIDEOS  # noqa: E402
+SHARED_VIDEO = osp.join(SAMPLE_VIDEOS, 'short_clip.mp4')
 FRAMES, SIZE = 8, 32
 
 
@@ -64,7 +64,7 @@ def test_energy_analysis_tool_on_test_set_and_on_a_video(trained_tiny_svformer):
 
     if not osp.isfile(SHARED_VIDEO):
         pytest.skip(f'--video part skipped: {SHARED_VIDEO} is missing '
-                    '(shared/ must sit beside the clone)')
+                    '(set MMSPIKE_SAMPLE_VIDEOS to the folder of the sample videos)')
     out = run_tool([osp.join(REPO, 'tools', 'analysis', 'energy.py'), str(cfg_path),
                     '--video', SHARED_VIDEO, '--no-flops', '--out-dir', str(root / 'video')],
                    root)

@@ -103,7 +103,7 @@ def recount_firing_rates(cfg, ckpt):
     from mmengine.registry import MODELS, init_default_scope
     from mmengine.runner import load_checkpoint
 
-    from mmspike.neurons.multistep import BaseMultiStepNeuron
+    from mmspike.neurons import BaseMultiStepNeuron
     init_default_scope('mmaction')
     runner_free_loader = Runner.build_dataloader(cfg.test_dataloader)
     model = MODELS.build(cfg.model).eval()

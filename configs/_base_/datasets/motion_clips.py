@@ -1,7 +1,7 @@
-# The embedded dataset (mmspike.datasets.synthetic.motion_clips): 8 motion classes whose identity depends
-# on temporal order.  tools/train.py and tools/test.py generate it on first use from
-# `embedded_dataset` (deterministic by seed).  No horizontal flip: it would swap classes
-# (left <-> right, clockwise <-> counter-clockwise).
+# The embedded dataset (mmspike.datasets.synthetic.motion_clips): 8 motion classes whose
+# identity depends on temporal order.  tools/train.py and tools/test.py generate it on first use
+# from `embedded_dataset` (deterministic by seed).  No horizontal flip: it would swap classes
+# (left <-> right).
 dataset_type = 'VideoDataset'
 data_root = 'data/motion_clips'
 # 150 training clips per class: with 40 a small SVFormer memorises backgrounds, not motion.

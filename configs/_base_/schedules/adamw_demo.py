@@ -3,8 +3,8 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=8, val_begin=1, val_inte
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
-# fused=True: torch's one-kernel AdamW (CPU and CUDA); the default per-tensor loop was a
-# large part of a CPU training step (tools/benchmark.py steps --optimizer).
+# fused=True: torch's one-kernel AdamW (CPU and CUDA); the default per-tensor loop can be a
+# large part of a CPU training step (tools/benchmark.py steps --optimizer measures it).
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.01, fused=True),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),

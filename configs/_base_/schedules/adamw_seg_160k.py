@@ -1,9 +1,9 @@
 # 160k iterations of AdamW (lr 6e-5, head x10), 1500 warm-up iterations, poly decay: SegFormer's
-# ADE20K / Cityscapes schedule (MMSeg's segformer configs), a first guess for the clip recipes,
+# ADE20K / Cityscapes schedule (MMSeg's segformer configs), used for the clip recipes as it is,
 # not tuned.  Validation every 16k iterations (configs that use it also set iteration-based
 # checkpoints and logging, which live in the runtime base).
-# fused=True: torch's one-kernel AdamW (CPU and CUDA); the default per-tensor loop was a
-# large part of a CPU training step (tools/benchmark.py steps --optimizer).
+# fused=True: torch's one-kernel AdamW (CPU and CUDA); the default per-tensor loop can be a
+# large part of a CPU training step (tools/benchmark.py steps --optimizer measures it).
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01, fused=True),

@@ -9,8 +9,8 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1,
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
-# fused=True: torch's one-kernel AdamW (CPU and CUDA); the default per-tensor loop was a
-# large part of a CPU training step (tools/benchmark.py steps --optimizer).
+# fused=True: torch's one-kernel AdamW (CPU and CUDA); the default per-tensor loop can be a
+# large part of a CPU training step (tools/benchmark.py steps --optimizer measures it).
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=base_lr, betas=(0.9, 0.999), weight_decay=0.05, fused=True),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),

@@ -7,10 +7,14 @@ Importing this package registers, in ``mmaction.registry.DATASETS``:
 * :class:`DVS128GestureDataset`: the official DVS128 Gesture release (``DvsGesture/``), cut into
   per-gesture event files once and cached on disk.
 
-Both feed the event transforms of :mod:`mmspike.datasets.transforms.event_transforms` (``LoadEvents``,
-``IntegrateEvents``, ``FormatEventShape``, ...).  Loaded by ``mmspike.action``.
+Both feed the event transforms of :mod:`mmspike.datasets.transforms.event_transforms`
+(``LoadEvents``, ``IntegrateEvents``, ``FormatEventShape``, ...).  Loaded by ``mmspike.action``.
 """
-from .dvs128_gesture import DVS128GestureDataset
-from .event_clips import EventClipDataset
+from ...engine.compat import prepare_codebase
+
+prepare_codebase('action')  # before MMAction2 is imported
+
+from .dvs128_gesture import DVS128GestureDataset  # noqa: E402
+from .event_clips import EventClipDataset  # noqa: E402
 
 __all__ = ['EventClipDataset', 'DVS128GestureDataset']

@@ -1,22 +1,23 @@
-"""What the clip pose datasets share: argument checks, clip cutting and the mean pose (private).
+"""What the clip pose datasets share: :class:`BasePoseClipDataset` and its helpers.
 
 A dataset cuts each sequence (an MMHPSD action, a Human3.6M video) of ``N`` frames, counted as
 positions ``0 .. N - 1`` in frame order, into clips of ``clip_len`` frames taken every ``gap``-th
-frame, with clip starts ``stride`` positions apart (:func:`clip_positions`).  Sequences shorter
-than one clip are skipped with a warning, or refused when no sequence is long enough
-(:func:`check_clip_lengths`).  Targets are relative to the root, the mean of ``root_joints``
-(:func:`root_of`), and the mean pose a baseline for the metric is the mean root-relative pose of
-every training frame (:func:`mean_relative_pose`).
+frame, with clip starts ``stride`` positions apart (``clip_positions`` of
+:mod:`mmspike.datasets.clip_sampling`).  Sequences shorter than one clip are skipped with a
+warning, or refused when no sequence is long enough (:func:`check_clip_lengths`).  Targets are
+relative to the root, the mean of ``root_joints`` (:func:`root_of`), and the mean pose a baseline
+for the metric is the mean root-relative pose of every training frame
+(:func:`mean_relative_pose`).
 """
 from __future__ import annotations
 
 import warnings
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from mmengine.dataset import BaseDataset
 
-from ..clip_sampling import (clip_positions, clip_spacing, clip_span,  # noqa: F401
-                             positive_int)
+from ..clip_sampling import clip_positions, clip_spacing, clip_span
 
 
 def check_root_joints(root_joints: Sequence[int], num_joints: int) -> Tuple[int, ...]:
@@ -33,6 +34,23 @@ def check_root_joints(root_joints: Sequence[int], num_joints: int) -> Tuple[int,
 def skeleton_links(parents: Sequence[int]) -> List[Tuple[int, int]]:
     """(parent, child) of every joint that has a parent (parent index -1: none)."""
     return [(parent, child) for child, parent in enumerate(parents) if parent >= 0]
+
+
+def skeleton_metainfo(dataset_name: str, joint_names: Sequence[str], parents: Sequence[int],
+                      flip_index: Sequence[int], **extra) -> dict:
+    """A pose dataset's ``METAINFO`` in MMPose's keys: ``dataset_name``, ``num_keypoints``,
+    ``joint_names``, ``parents`` (-1: none), ``keypoint_id2name``, ``keypoint_name2id``,
+    ``skeleton_links`` (parent, child), ``flip_indices`` (each joint's mirror image), and the
+    ``extra`` keys (e.g. colours)."""
+    return dict(dataset_name=dataset_name,
+                num_keypoints=len(joint_names),
+                joint_names=list(joint_names),
+                parents=list(parents),
+                keypoint_id2name=dict(enumerate(joint_names)),
+                keypoint_name2id={name: i for i, name in enumerate(joint_names)},
+                skeleton_links=skeleton_links(parents),
+                flip_indices=list(flip_index),
+                **extra)
 
 
 def root_of(joints: np.ndarray, root_joints: Sequence[int]) -> np.ndarray:
@@ -95,3 +113,111 @@ def union_box(points: np.ndarray) -> np.ndarray:
     ``[..., 4]`` (x1, y1, x2, y2) are pairs of points, so the box around boxes too."""
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     return np.concatenate([points.min(0), points.max(0)]).astype(np.float32)
+
+
+class BasePoseClipDataset(BaseDataset):
+    """Base of the datasets of video clips with per-frame 3D joints (not registered).
+
+    It checks the clip arguments, cuts a sequence's frames into clips with root-relative
+    targets (:meth:`_sequence_clips`) and, once every sequence is cut, refuses a dataset without
+    clips, warns about the sequences too short for one and fills the metainfo
+    (:meth:`_finish_data_list`).  A subclass sets ``METAINFO`` (with ``num_keypoints``),
+    ``ROOT_JOINTS`` and ``SEQUENCE_KIND`` and implements ``load_data_list`` with these two.
+
+    Args:
+        clip_len (int): frames per clip (T). Defaults to 8.
+        gap (int): spacing of a clip's frames. Defaults to 2.
+        stride (int, optional): distance between clip starts. Defaults to ``clip_len * gap``.
+        root_joints (Sequence[int], optional): joints whose mean is the root; targets are
+            relative to it. Defaults to None (the class's ``ROOT_JOINTS``).
+        compute_mean_pose (bool): put ``mean_pose`` in the metainfo. Defaults to True.
+        ann_file, data_root, data_prefix, metainfo, pipeline, test_mode, serialize_data,
+        lazy_init, max_refetch, indices, filter_cfg: as :class:`mmengine.dataset.BaseDataset`.
+    """
+
+    #: the default ``root_joints``
+    ROOT_JOINTS: Tuple[int, ...] = (0, )
+    #: what one sequence is called in messages (``'video'``, ``'action'``)
+    SEQUENCE_KIND = 'sequence'
+
+    def __init__(self,
+                 clip_len: int = 8,
+                 gap: int = 2,
+                 stride: Optional[int] = None,
+                 root_joints: Optional[Sequence[int]] = None,
+                 compute_mean_pose: bool = True,
+                 ann_file: str = '',
+                 data_root: str = '',
+                 data_prefix: dict = dict(),
+                 metainfo: Optional[dict] = None,
+                 pipeline: List[Union[dict, Callable]] = [],
+                 test_mode: bool = False,
+                 serialize_data: bool = True,
+                 lazy_init: bool = False,
+                 max_refetch: int = 1000,
+                 indices: Optional[Union[int, Sequence[int]]] = None,
+                 filter_cfg: Optional[dict] = None):
+        self.clip_len, self.gap, self.stride = clip_spacing(clip_len, gap, stride)
+        self.root_joints = check_root_joints(
+            self.ROOT_JOINTS if root_joints is None else root_joints,
+            self.METAINFO['num_keypoints'])
+        self.compute_mean_pose = compute_mean_pose
+        super().__init__(ann_file=ann_file, metainfo=metainfo, data_root=data_root,
+                         data_prefix=dict(data_prefix), filter_cfg=filter_cfg, indices=indices,
+                         serialize_data=serialize_data, pipeline=pipeline,
+                         test_mode=test_mode, lazy_init=lazy_init, max_refetch=max_refetch)
+
+    def _sequence_clips(self, joints: np.ndarray, per_frame: Dict[str, Sequence],
+                        sequence: dict, visible: Optional[np.ndarray] = None,
+                        boxes: Optional[np.ndarray] = None) -> List[dict]:
+        """The data_infos of the clips of one sequence ([] when it is shorter than one clip).
+
+        Args:
+            joints (np.ndarray): the sequence's absolute joints [N, J, 3], in frame order.
+            per_frame (dict[str, Sequence]): values of every frame (``img_paths``,
+                ``frame_ids``, ...; N each); a clip gets the list of its frames' values.
+            sequence (dict): values every clip of the sequence gets as they are (its name,
+                subject, ...).
+            visible (np.ndarray, optional): joint visibility [N, J]. Defaults to None (ones).
+            boxes (np.ndarray, optional): 2D points [N, K, 2] or boxes [N, 4] of every frame;
+                a clip gets ``bbox``, the box around its frames' points or boxes
+                (:func:`union_box`). Defaults to None (no ``bbox``).
+
+        Each data_info holds the ``per_frame`` and ``sequence`` keys, ``clip_len``, ``gap``,
+        ``joints3d`` [T, J, 3] absolute, ``lifting_target`` [T, J, 3] root-relative,
+        ``lifting_target_root`` [T, 1, 3] and ``lifting_target_visible`` [T, J] (float32), and
+        ``bbox`` when ``boxes`` is given.
+        """
+        root = root_of(joints, self.root_joints)
+        relative = joints - root
+        if visible is None:
+            visible = np.ones(joints.shape[:2], np.float32)
+        infos = []
+        for pos in clip_positions(len(joints), self.clip_len, self.gap, self.stride):
+            info = {key: [values[p] for p in pos] for key, values in per_frame.items()}
+            info.update(sequence)
+            info.update(clip_len=self.clip_len,
+                        gap=self.gap,
+                        joints3d=joints[pos].copy(),
+                        lifting_target=relative[pos].astype(np.float32),
+                        lifting_target_root=root[pos].astype(np.float32),
+                        lifting_target_visible=visible[pos].astype(np.float32))
+            if boxes is not None:
+                info['bbox'] = union_box(boxes[pos])
+            infos.append(info)
+        return infos
+
+    def _finish_data_list(self, data_list: List[dict], too_short: Sequence[str], what: str,
+                          subjects: Sequence,
+                          mean_pose: Callable[[], Optional[np.ndarray]]) -> List[dict]:
+        """``data_list`` once :func:`check_clip_lengths` accepts it (``too_short``: the
+        sequences skipped, ``what``: what was loaded), with ``root_joints``, ``clip_len``,
+        ``gap``, ``stride``, ``subjects`` (those loaded) and, with ``compute_mean_pose``,
+        ``mean_pose()`` put in the metainfo."""
+        check_clip_lengths(type(self).__name__, self.SEQUENCE_KIND, what, len(data_list),
+                           too_short, self.clip_len, self.gap)
+        self._metainfo.update(root_joints=list(self.root_joints), clip_len=self.clip_len,
+                              gap=self.gap, stride=self.stride, subjects=list(subjects))
+        if self.compute_mean_pose:
+            self._metainfo['mean_pose'] = mean_pose()
+        return data_list

@@ -24,15 +24,13 @@ import os
 import os.path as osp
 import re
 import warnings
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from mmengine.dataset import BaseDataset
 from mmpose.registry import DATASETS
 
-from .clip_utils import (check_clip_lengths, check_root_joints, clip_positions, clip_spacing,
-                     clip_span, mean_relative_pose, positive_int, root_of, skeleton_links,
-                     union_box)
+from ..clip_sampling import clip_span, positive_int
+from .base import BasePoseClipDataset, mean_relative_pose, skeleton_links, skeleton_metainfo
 
 H36M_JOINT_NAMES = ('root', 'right_hip', 'right_knee', 'right_foot', 'left_hip', 'left_knee',
                     'left_foot', 'spine', 'thorax', 'neck_base', 'head', 'left_shoulder',
@@ -183,7 +181,7 @@ def _group_videos(imgnames: np.ndarray, path: str) -> Dict[Tuple[str, str, str],
 
 
 @DATASETS.register_module()
-class Human36mClipDataset(BaseDataset):
+class Human36mClipDataset(BasePoseClipDataset):
     """Human3.6M video clips with per-frame 3D joints (17 joints, camera frame, metres).
 
     Every video (subject, action, camera) of ``ann_file`` is cut into clips of ``clip_len``
@@ -214,7 +212,7 @@ class Human36mClipDataset(BaseDataset):
             ``mean_pose`` (relative to ``data_root`` unless absolute): the training split's
             annotation file for a test-split dataset. Defaults to None (``ann_file``).
         metainfo, pipeline, test_mode, serialize_data, lazy_init, max_refetch, indices,
-        filter_cfg: as :class:`mmengine.dataset.BaseDataset`.
+        filter_cfg: as :class:`mmengine.dataset.BaseDataset` (keyword arguments).
 
     Metainfo: ``dataset_name`` ('h36m'), ``num_keypoints``, ``joint_names`` (MMPose's names),
     ``parents``, ``keypoint_id2name``, ``keypoint_name2id``, ``skeleton_links`` (parent, child),
@@ -246,18 +244,12 @@ class Human36mClipDataset(BaseDataset):
     enough).
     """
 
-    METAINFO = dict(
-        dataset_name='h36m',
-        num_keypoints=NUM_JOINTS,
-        joint_names=list(H36M_JOINT_NAMES),
-        parents=list(H36M_PARENTS),
-        keypoint_id2name=dict(enumerate(H36M_JOINT_NAMES)),
-        keypoint_name2id={name: i for i, name in enumerate(H36M_JOINT_NAMES)},
-        skeleton_links=skeleton_links(H36M_PARENTS),
-        flip_indices=list(H36M_FLIP_INDEX),
-        keypoint_colors=_keypoint_colors(),
-        skeleton_link_colors=_link_colors(),
-    )
+    METAINFO = skeleton_metainfo('h36m', H36M_JOINT_NAMES, H36M_PARENTS, H36M_FLIP_INDEX,
+                                 keypoint_colors=_keypoint_colors(),
+                                 skeleton_link_colors=_link_colors())
+
+    ROOT_JOINTS = (0, )
+    SEQUENCE_KIND = 'video'
 
     def __init__(self,
                  ann_file: str = '',
@@ -267,18 +259,10 @@ class Human36mClipDataset(BaseDataset):
                  clip_len: int = 8,
                  gap: int = 2,
                  stride: Optional[int] = None,
-                 root_joints: Sequence[int] = (0, ),
+                 root_joints: Sequence[int] = ROOT_JOINTS,
                  compute_mean_pose: bool = True,
                  mean_pose_ann_file: Optional[str] = None,
-                 metainfo: Optional[dict] = None,
-                 pipeline: List[Union[dict, Callable]] = [],
-                 test_mode: bool = False,
-                 serialize_data: bool = True,
-                 lazy_init: bool = False,
-                 max_refetch: int = 1000,
-                 indices: Optional[Union[int, Sequence[int]]] = None,
-                 filter_cfg: Optional[dict] = None):
-        self.clip_len, self.gap, self.stride = clip_spacing(clip_len, gap, stride)
+                 **kwargs):
         if subjects is not None:
             if isinstance(subjects, (int, str)) or not len(subjects):
                 raise ValueError(f"subjects must be a non-empty list of subjects (9 or 'S9'), "
@@ -286,8 +270,6 @@ class Human36mClipDataset(BaseDataset):
             self.subjects = sorted({_subject_name(s) for s in subjects}, key=_subject_key)
         else:
             self.subjects = None
-        self.root_joints = check_root_joints(root_joints, NUM_JOINTS)
-        self.compute_mean_pose = compute_mean_pose
         if not isinstance(data_prefix, dict) or not isinstance(data_prefix.get('img'), str):
             raise ValueError(f"data_prefix must be a dict with a str 'img' (the frames' folder), "
                              f'got {data_prefix!r}')
@@ -298,10 +280,9 @@ class Human36mClipDataset(BaseDataset):
                 raise FileNotFoundError(f'Human3.6M {name} {resolved!r} does not exist '
                                         f'({name}={path!r}, data_root={data_root!r})')
         self.mean_pose_ann_file = _resolve(mean_pose_ann_file, data_root) or None
-        super().__init__(ann_file=ann_file, metainfo=metainfo, data_root=data_root,
-                         data_prefix=dict(data_prefix), filter_cfg=filter_cfg, indices=indices,
-                         serialize_data=serialize_data, pipeline=pipeline,
-                         test_mode=test_mode, lazy_init=lazy_init, max_refetch=max_refetch)
+        super().__init__(clip_len=clip_len, gap=gap, stride=stride, root_joints=root_joints,
+                         compute_mean_pose=compute_mean_pose, ann_file=ann_file,
+                         data_root=data_root, data_prefix=data_prefix, **kwargs)
 
     # ------------------------------------------------------------------------------------
     def _frame_path(self, imgname: str, subject: str, action: str, camera: str) -> str:
@@ -352,35 +333,15 @@ class Human36mClipDataset(BaseDataset):
             if len(rows) < span:
                 too_short.append(f'{video_name} ({len(rows)} frames)')
                 continue
-            joints = joints_all[rows, :, :3]
-            visible = joints_all[rows, :, 3]
-            root = root_of(joints, self.root_joints)
-            relative = joints - root
-            for pos in clip_positions(len(rows), self.clip_len, self.gap, self.stride):
-                data_list.append(dict(
-                    img_paths=[paths[p] for p in pos],
-                    frame_ids=[int(frames[p]) for p in pos],
-                    ann_rows=[int(rows[p]) for p in pos],
-                    video=video_name,
-                    subject=subject,
-                    action=action,
-                    camera=camera,
-                    clip_len=self.clip_len,
-                    gap=self.gap,
-                    joints3d=joints[pos].copy(),
-                    lifting_target=relative[pos].astype(np.float32),
-                    lifting_target_root=root[pos].astype(np.float32),
-                    lifting_target_visible=visible[pos].astype(np.float32),
-                    **({} if boxes is None else dict(bbox=union_box(boxes[rows[pos]])))))
-        check_clip_lengths('Human36mClipDataset', 'video', what, len(data_list), too_short,
-                           self.clip_len, self.gap)
-
-        self._metainfo.update(root_joints=list(self.root_joints), clip_len=self.clip_len,
-                              gap=self.gap, stride=self.stride,
-                              subjects=sorted({s for s, _, _ in selected}, key=_subject_key))
-        if self.compute_mean_pose:
-            self._metainfo['mean_pose'] = self._mean_pose(imgnames, joints_all, videos)
-        return data_list
+            data_list.extend(self._sequence_clips(
+                joints_all[rows, :, :3],
+                per_frame=dict(img_paths=paths, frame_ids=frames.tolist(), ann_rows=rows.tolist()),
+                sequence=dict(video=video_name, subject=subject, action=action, camera=camera),
+                visible=joints_all[rows, :, 3],
+                boxes=None if boxes is None else boxes[rows]))
+        return self._finish_data_list(
+            data_list, too_short, what, sorted({s for s, _, _ in selected}, key=_subject_key),
+            mean_pose=lambda: self._mean_pose(imgnames, joints_all, videos))
 
     def _mean_pose(self, imgnames, joints_all, videos):
         """Mean root-relative pose [17, 3] over every training-subject row of

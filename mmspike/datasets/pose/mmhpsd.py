@@ -1,7 +1,7 @@
 """MMHPSD as clips of RGB/grayscale frames with 3D pose targets, for MMPose.
 
-On-disk layout (the real MMHPSD's, which :func:`mmspike.datasets.synthetic.pose_clips.write_dataset` also
-writes)::
+On-disk layout (the real MMHPSD's, which
+:func:`mmspike.datasets.synthetic.pose_clips.write_dataset` also writes)::
 
     data_root/mmhpsd_grayscale_img/<action>/imgs/fullpic<idx:04d>.jpg
     data_root/mmhpsd_events/<action>/poses/pose_<idx:04d>.npz     (joints3d [24, 3], metres)
@@ -15,18 +15,17 @@ import os
 import os.path as osp
 import re
 import warnings
-from typing import Callable, List, Optional, Sequence, Union
+from typing import List, Optional, Sequence
 
 import numpy as np
-from mmengine.dataset import BaseDataset
 from mmpose.registry import DATASETS
 
 # the layout is defined once, by the generator that writes it
-from ..synthetic.pose_clips import (FRAME_DIR, NUM_JOINTS, POSE_DIR, SMPL_FLIP_INDEX, SMPL_JOINT_NAMES,
-                          SMPL_PARENTS, TEST_SUBJECTS, frame_path, parse_action_name, pose_path)
-from .clip_utils import (check_clip_lengths, check_root_joints, clip_positions, clip_spacing,
-                     clip_span, mean_relative_pose, positive_int, root_of, skeleton_links,
-                     union_box)
+from ..clip_sampling import clip_span, positive_int
+from ..synthetic.pose_clips import (FRAME_DIR, NUM_JOINTS, POSE_DIR, SMPL_FLIP_INDEX,
+                                    SMPL_JOINT_NAMES, SMPL_PARENTS, TEST_SUBJECTS, frame_path,
+                                    parse_action_name, pose_path)
+from .base import BasePoseClipDataset, mean_relative_pose, skeleton_metainfo
 
 _FRAME_RE = re.compile(r'^fullpic(\d+)\.jpg$')
 _POSE_RE = re.compile(r'^pose_(\d+)\.npz$')
@@ -75,7 +74,7 @@ def _load_pose(path):
 
 
 @DATASETS.register_module()
-class MMHPSDClipDataset(BaseDataset):
+class MMHPSDClipDataset(BasePoseClipDataset):
     """MMHPSD video clips with per-frame 3D joints (SMPL's 24 joints, camera frame, metres).
 
     Every action (sequence) is cut into clips of ``clip_len`` frames, taken every ``gap``-th
@@ -99,7 +98,7 @@ class MMHPSDClipDataset(BaseDataset):
         compute_mean_pose (bool): put ``mean_pose`` in the metainfo (see below).
             Defaults to True.
         metainfo, pipeline, test_mode, serialize_data, lazy_init, max_refetch, indices,
-        filter_cfg: as :class:`mmengine.dataset.BaseDataset`.
+        filter_cfg: as :class:`mmengine.dataset.BaseDataset` (keyword arguments).
 
     Metainfo: ``dataset_name``, ``num_keypoints``, ``joint_names``, ``parents``,
     ``keypoint_id2name``, ``keypoint_name2id``, ``skeleton_links`` (parent, child),
@@ -126,16 +125,10 @@ class MMHPSDClipDataset(BaseDataset):
     if others are long enough).
     """
 
-    METAINFO = dict(
-        dataset_name='mmhpsd',
-        num_keypoints=NUM_JOINTS,
-        joint_names=list(SMPL_JOINT_NAMES),
-        parents=list(SMPL_PARENTS),
-        keypoint_id2name=dict(enumerate(SMPL_JOINT_NAMES)),
-        keypoint_name2id={name: i for i, name in enumerate(SMPL_JOINT_NAMES)},
-        skeleton_links=skeleton_links(SMPL_PARENTS),
-        flip_indices=list(SMPL_FLIP_INDEX),
-    )
+    METAINFO = skeleton_metainfo('mmhpsd', SMPL_JOINT_NAMES, SMPL_PARENTS, SMPL_FLIP_INDEX)
+
+    ROOT_JOINTS = (1, 2)
+    SEQUENCE_KIND = 'action'
 
     def __init__(self,
                  data_root: str = '',
@@ -144,17 +137,9 @@ class MMHPSDClipDataset(BaseDataset):
                  clip_len: int = 8,
                  gap: int = 2,
                  stride: Optional[int] = None,
-                 root_joints: Sequence[int] = (1, 2),
+                 root_joints: Sequence[int] = ROOT_JOINTS,
                  compute_mean_pose: bool = True,
-                 metainfo: Optional[dict] = None,
-                 pipeline: List[Union[dict, Callable]] = [],
-                 test_mode: bool = False,
-                 serialize_data: bool = True,
-                 lazy_init: bool = False,
-                 max_refetch: int = 1000,
-                 indices: Optional[Union[int, Sequence[int]]] = None,
-                 filter_cfg: Optional[dict] = None):
-        self.clip_len, self.gap, self.stride = clip_spacing(clip_len, gap, stride)
+                 **kwargs):
         if subjects is not None:
             if isinstance(subjects, (int, str)) or not len(subjects):
                 raise ValueError(f'subjects must be a non-empty list of integers, '
@@ -165,14 +150,10 @@ class MMHPSDClipDataset(BaseDataset):
         else:
             raise ValueError(f"split must be 'train' or 'test' (or give subjects), got {split!r}")
         self.split = split if subjects is None else None
-        self.root_joints = check_root_joints(root_joints, NUM_JOINTS)
-        self.compute_mean_pose = compute_mean_pose
         if not data_root or not osp.isdir(data_root):
             raise FileNotFoundError(f'MMHPSD data_root {data_root!r} is not a directory')
-        super().__init__(ann_file='', metainfo=metainfo, data_root=data_root,
-                         data_prefix=dict(), filter_cfg=filter_cfg, indices=indices,
-                         serialize_data=serialize_data, pipeline=pipeline,
-                         test_mode=test_mode, lazy_init=lazy_init, max_refetch=max_refetch)
+        super().__init__(clip_len=clip_len, gap=gap, stride=stride, root_joints=root_joints,
+                         compute_mean_pose=compute_mean_pose, data_root=data_root, **kwargs)
 
     # ------------------------------------------------------------------------------------
     def _actions(self):
@@ -217,9 +198,6 @@ class MMHPSDClipDataset(BaseDataset):
             if ids and all(j2 is not None for _, j2 in loaded) else None
         return ids, joints, joints2d
 
-    def _root(self, joints):
-        return root_of(joints, self.root_joints)
-
     def load_data_list(self) -> List[dict]:
         actions = self._actions()
         selected = {a: s for a, s in actions.items() if self._selected(s)}
@@ -239,31 +217,14 @@ class MMHPSDClipDataset(BaseDataset):
             if len(ids) < span:
                 too_short.append(f'{action} ({len(ids)} frames)')
                 continue
-            root = self._root(joints)
-            relative = joints - root
-            for pos in clip_positions(len(ids), self.clip_len, self.gap, self.stride):
-                frame_ids = [ids[p] for p in pos]
-                data_list.append(dict(
-                    img_paths=[_frame_file(self.data_root, action, i) for i in frame_ids],
-                    frame_ids=frame_ids,
-                    action=action,
-                    subject=subject,
-                    clip_len=self.clip_len,
-                    gap=self.gap,
-                    joints3d=joints[pos].copy(),
-                    lifting_target=relative[pos].astype(np.float32),
-                    lifting_target_root=root[pos].astype(np.float32),
-                    lifting_target_visible=np.ones((self.clip_len, NUM_JOINTS), np.float32),
-                    **({} if joints2d is None else dict(bbox=union_box(joints2d[pos])))))
-        check_clip_lengths('MMHPSDClipDataset', 'action', what, len(data_list), too_short,
-                           self.clip_len, self.gap)
-
-        self._metainfo.update(root_joints=list(self.root_joints), clip_len=self.clip_len,
-                              gap=self.gap, stride=self.stride,
-                              subjects=sorted(set(selected.values())))
-        if self.compute_mean_pose:
-            self._metainfo['mean_pose'] = self._mean_pose(actions, loaded)
-        return data_list
+            data_list.extend(self._sequence_clips(
+                joints,
+                per_frame=dict(img_paths=[_frame_file(self.data_root, action, i) for i in ids],
+                               frame_ids=ids),
+                sequence=dict(action=action, subject=subject),
+                boxes=joints2d))
+        return self._finish_data_list(data_list, too_short, what, sorted(set(selected.values())),
+                                      mean_pose=lambda: self._mean_pose(actions, loaded))
 
     def _mean_pose(self, actions, loaded):
         """Mean root-relative pose [24, 3] over every frame of the training subjects' actions."""

@@ -13,17 +13,17 @@ from __future__ import annotations
 import copy
 import os
 import os.path as osp
-from typing import Callable, List, Optional, Sequence, Union
+from typing import List
 
 from mmseg.datasets import CityscapesDataset
 from mmseg.registry import DATASETS
 
 from ..clip_sampling import clip_span, positive_int
-from .vspw import ClipSegDataset
+from .base import BaseSegClipDataset
 
 
 @DATASETS.register_module()
-class CityscapesSeqClipDataset(ClipSegDataset):
+class CityscapesSeqClipDataset(BaseSegClipDataset):
     """One clip per annotated Cityscapes frame: the clip *ends* at the annotated frame.
 
     For an annotated frame ``f`` the clip holds frames ``f - (clip_len - 1) * gap, ..., f - gap,
@@ -40,7 +40,8 @@ class CityscapesSeqClipDataset(ClipSegDataset):
         seg_map_suffix (str): Defaults to ``'_gtFine_labelTrainIds.png'``.
         reduce_zero_label (bool): Defaults to False (train ids: 0..18, 255 ignored).
         metainfo, pipeline, test_mode, lazy_init, serialize_data, max_refetch, indices,
-        filter_cfg, ignore_index, backend_args: as :class:`mmseg.datasets.BaseSegDataset`.
+        filter_cfg, ignore_index, backend_args: as :class:`mmseg.datasets.BaseSegDataset`
+        (keyword arguments).
 
     Each data_info holds the keys of :class:`~mmspike.datasets.seg.VSPWClipDataset`'s items;
     ``video`` is ``<city>_<seq>`` and ``frame_ids`` the frame numbers.
@@ -52,7 +53,6 @@ class CityscapesSeqClipDataset(ClipSegDataset):
     """
 
     METAINFO = copy.deepcopy(CityscapesDataset.METAINFO)
-    SPLITS = ('train', 'val', 'test')
 
     def __init__(self,
                  data_root: str = '',
@@ -62,28 +62,14 @@ class CityscapesSeqClipDataset(ClipSegDataset):
                  img_suffix: str = '_leftImg8bit.png',
                  seg_map_suffix: str = '_gtFine_labelTrainIds.png',
                  reduce_zero_label: bool = False,
-                 metainfo: Optional[dict] = None,
-                 pipeline: List[Union[dict, Callable]] = [],
-                 test_mode: bool = False,
-                 lazy_init: bool = False,
-                 serialize_data: bool = True,
-                 max_refetch: int = 1000,
-                 indices: Optional[Union[int, Sequence[int]]] = None,
-                 filter_cfg: Optional[dict] = None,
-                 ignore_index: int = 255,
-                 backend_args: Optional[dict] = None):
+                 **kwargs):
         self.clip_len = positive_int('clip_len', clip_len)
         self.gap = positive_int('gap', gap)
         if split not in self.SPLITS:
             raise ValueError(f'split must be one of {self.SPLITS}, got {split!r}')
         self.split = split
-        super().__init__(
-            ann_file='', img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
-            metainfo=metainfo, data_root=data_root, data_prefix=dict(), filter_cfg=filter_cfg,
-            indices=indices, serialize_data=serialize_data, pipeline=pipeline,
-            test_mode=test_mode, lazy_init=lazy_init, max_refetch=max_refetch,
-            ignore_index=ignore_index, reduce_zero_label=reduce_zero_label,
-            backend_args=backend_args)
+        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
+                         data_root=data_root, reduce_zero_label=reduce_zero_label, **kwargs)
 
     def _annotated(self):
         """Sorted (city, seq, frame str, mask path) of every annotated frame of the split."""

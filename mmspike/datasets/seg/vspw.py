@@ -1,7 +1,7 @@
 """VSPW (Video Scene Parsing in the Wild) as clips of frames with per-frame masks, for MMSeg.
 
-On-disk layout (the VSPW release's, which the demo generator :mod:`mmspike.datasets.synthetic.seg_clips`
-also writes)::
+On-disk layout (the VSPW release's, which the demo generator
+:mod:`mmspike.datasets.synthetic.seg_clips` also writes)::
 
     data_root/{train,val,test}.txt                  one video id per line
     data_root/data/<video>/origin/<stem>.jpg        frames, in the order of their stems
@@ -16,12 +16,12 @@ from __future__ import annotations
 import os
 import os.path as osp
 import warnings
-from typing import Callable, List, Optional, Sequence, Union
+from typing import List, Optional
 
-from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 from ..clip_sampling import clip_positions, clip_spacing, clip_span, positive_int
+from .base import BaseSegClipDataset
 
 # The 124 VSPW classes, in the order of their mask values 1..124 (0 is "others", ignored).  The
 # names are those of the VSPW release's label list (label_num_dic_final.json), as used by the
@@ -64,51 +64,8 @@ def indexed_palette(num: int, first: int = 1) -> List[List[int]]:
 VSPW_PALETTE = indexed_palette(len(VSPW_CLASSES))
 
 
-# ------------------------------------------------------------------------------------------
-# Clip cutting (shared with the Cityscapes sequence dataset)
-
-# ------------------------------------------------------------------------------------------
-class ClipSegDataset(BaseSegDataset):
-    """What the clip segmentation datasets share (private base; not registered).
-
-    A class list given in ``metainfo`` selects and reorders classes as in MMSeg (it must be a
-    subset of ``METAINFO['classes']``; a ``label_map`` maps the masks, the other classes become
-    255).  A different label set written in the same layout (e.g. the generated demo data) says
-    so explicitly with ``metainfo=dict(classes=..., own_classes=True)``: its mask values are
-    then used as they are (no ``label_map``), and a palette is generated when none of the right
-    length is given.  Guessing from the names would be silently wrong for a label set whose
-    names all happen to be ours.
-    """
-
-    def get_label_map(self, new_classes: Optional[Sequence] = None):
-        # an instance method (MMSeg's is a classmethod): BaseSegDataset calls it on the
-        # instance once the metainfo is loaded, and own_classes lives in the metainfo.
-        if self._metainfo.get('own_classes', False):
-            return None
-        try:
-            return super().get_label_map(new_classes)
-        except ValueError as error:
-            raise ValueError(f'{type(self).__name__}: {error}; for a label set of your own '
-                             f'(not a selection of these classes) pass metainfo=dict('
-                             f'classes=..., own_classes=True)') from error
-
-    def _update_palette(self) -> list:
-        classes = self._metainfo.get('classes', [])
-        if self.label_map is None and len(self._metainfo.get('palette', [])) != len(classes):
-            self._metainfo['palette'] = []  # an own label set: generate one
-        return super()._update_palette()
-
-    def _info(self, img_paths, seg_map_paths, video, frame_ids) -> dict:
-        """One data_info in the documented layout."""
-        return dict(img_paths=list(img_paths), seg_map_paths=list(seg_map_paths),
-                    video=video, frame_ids=[int(i) for i in frame_ids],
-                    clip_len=len(img_paths), reduce_zero_label=self.reduce_zero_label,
-                    num_classes=len(self._metainfo['classes']), label_map=self.label_map,
-                    seg_fields=[])
-
-
 @DATASETS.register_module()
-class VSPWClipDataset(ClipSegDataset):
+class VSPWClipDataset(BaseSegClipDataset):
     """VSPW videos cut into clips of frames, each frame with its mask.
 
     Each video listed in the split file is cut into clips of ``clip_len`` frames taken every
@@ -139,7 +96,8 @@ class VSPWClipDataset(ClipSegDataset):
         img_suffix (str): frame extension. Defaults to '.jpg'.
         seg_map_suffix (str): mask extension. Defaults to '.png'.
         metainfo, pipeline, test_mode, lazy_init, serialize_data, max_refetch, indices,
-        filter_cfg, ignore_index, backend_args: as :class:`mmseg.datasets.BaseSegDataset`.
+        filter_cfg, ignore_index, backend_args: as :class:`mmseg.datasets.BaseSegDataset`
+        (keyword arguments).
 
     Each data_info holds ``img_paths`` (T str), ``seg_map_paths`` (T str, or None for a frame
     without a mask), ``video``, ``frame_ids`` (T int: the stems as numbers when every stem of
@@ -155,7 +113,6 @@ class VSPWClipDataset(ClipSegDataset):
     """
 
     METAINFO = dict(classes=VSPW_CLASSES, palette=VSPW_PALETTE)
-    SPLITS = ('train', 'val', 'test')
 
     def __init__(self,
                  data_root: str = '',
@@ -169,16 +126,7 @@ class VSPWClipDataset(ClipSegDataset):
                  require_masks: bool = True,
                  img_suffix: str = '.jpg',
                  seg_map_suffix: str = '.png',
-                 metainfo: Optional[dict] = None,
-                 pipeline: List[Union[dict, Callable]] = [],
-                 test_mode: bool = False,
-                 lazy_init: bool = False,
-                 serialize_data: bool = True,
-                 max_refetch: int = 1000,
-                 indices: Optional[Union[int, Sequence[int]]] = None,
-                 filter_cfg: Optional[dict] = None,
-                 ignore_index: int = 255,
-                 backend_args: Optional[dict] = None):
+                 **kwargs):
         if clip_len is None:  # whole videos: no clip length, hence no default stride
             self.clip_len, self.gap = None, positive_int('gap', gap)
             self.stride = None if stride is None else positive_int('stride', stride)
@@ -192,13 +140,8 @@ class VSPWClipDataset(ClipSegDataset):
         self.split = split
         self.skip_short_videos = bool(skip_short_videos)
         self.require_masks = bool(require_masks)
-        super().__init__(
-            ann_file=ann_file, img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
-            metainfo=metainfo, data_root=data_root, data_prefix=dict(), filter_cfg=filter_cfg,
-            indices=indices, serialize_data=serialize_data, pipeline=pipeline,
-            test_mode=test_mode, lazy_init=lazy_init, max_refetch=max_refetch,
-            ignore_index=ignore_index, reduce_zero_label=reduce_zero_label,
-            backend_args=backend_args)
+        super().__init__(ann_file=ann_file, img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
+                         data_root=data_root, reduce_zero_label=reduce_zero_label, **kwargs)
 
     def _video_ids(self) -> List[str]:
         if not self.data_root or not osp.isdir(self.data_root):

@@ -8,17 +8,18 @@ clip the object performs exactly one constant-velocity motion, which is its clas
     4 fade_in     5 fade_out     6 grow         7 shrink
 
 ``fade_*``: the object's opacity ramps up (from 0.1-0.2 to 0.9-1.0) or down over the clip; the
-objects of all other classes are opaque.  (Earlier versions had objects spinning in place, then
-orbiting a pivot, clockwise vs counter-clockwise; the small demo SVFormer could not tell those
-directions apart at 64 x 64, see docs/history.md.)
+objects of all other classes are opaque.  There are no rotation classes (spinning in place or
+orbiting a pivot, clockwise vs counter-clockwise): the small demo SVFormer does not tell those
+directions apart at 64 x 64.
 
 The classes come in four pairs that are each other's time reversal (``REVERSED_CLASS``).  Every
 clip is generated from five latent straight-line paths: x, y, orientation, log-radius and
-opacity.  The class picks one path, traversed forwards or backwards over the clip; the others stay
-frozen at a random point of their own path (opacity: at 1, fully opaque).  All paths are symmetric around their midpoint and every random
-draw is made regardless of the class, so with the same random state
+opacity.  The class picks one path, traversed forwards or backwards over the clip; the others
+stay frozen at a random point of their own path (opacity: at 1, fully opaque).  All paths are
+symmetric around their midpoint and every random draw is made regardless of the class, so with
+the same random state (exactly, pixel for pixel)
 
-    render_clip(c, rng)[::-1]  ==  render_clip(REVERSED_CLASS[c], rng)     (exactly, pixel for pixel)
+    render_clip(c, rng)[::-1]  ==  render_clip(REVERSED_CLASS[c], rng)
 
 It follows that the frames of a clip, taken as an unordered set, are distributed identically for
 both classes of a pair.  A model that ignores frame order (single frames, or frame features
@@ -29,20 +30,19 @@ starts on the side it moves away from); that hint is temporal information too, a
 frames (mmspike.datasets.ShuffleFrames, the control of the demo) removes it.
 
 ``write_dataset`` stores the clips as ``.mp4`` files with MMAction2 ``VideoDataset`` annotation
-lists.  It depends on numpy and OpenCV only (not torch), so ``tools/make_demo_dataset.py`` can run
-before the deep-learning stack is installed.
+lists.  It depends on numpy and OpenCV only (not torch).
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
 
-from .staging import read_meta, staged_directory
+from .staging import write_generated_dataset
 
 GENERATOR_NAME = 'mmspike.motion_clips'
 GENERATOR_VERSION = 3
@@ -361,9 +361,15 @@ def list_file_name(split: str) -> str:
     return f'motion_clips_{split}_list_videos.txt'
 
 
-def video_relative_path(split: str, label: int, index: int) -> str:
+def clip_relative_path(split: str, label: int, index: int, extension: str) -> str:
+    """``<class>/<class>_<split>_<index:04d>.<extension>``: where a clip's file lies under the
+    files directory (``videos``, ``events``)."""
     name = CLASSES[label]
-    return f'{name}/{name}_{split}_{index:04d}.mp4'
+    return f'{name}/{name}_{split}_{index:04d}.{extension}'
+
+
+def video_relative_path(split: str, label: int, index: int) -> str:
+    return clip_relative_path(split, label, index, 'mp4')
 
 
 def _requested_meta(seed, per_class, num_frames, size, fps) -> dict:
@@ -435,20 +441,50 @@ def write_video(path: Path, frames: np.ndarray, fps: float) -> None:
         writer.release()
 
 
+def write_split(staging: Path, split: str, per_class: int, files_dir: str,
+                list_name: Callable[[str], str], relative_path: Callable[[str, int, int], str],
+                write_clip: Callable[[Path, int, int], object]) -> list:
+    """Write the clips of ``split`` and its annotation list into ``staging``.
+
+    Clips are written class by class, ``per_class`` of each, by ``write_clip(path, label,
+    index)`` to ``staging/files_dir/relative_path(split, label, index)``; the list
+    ``staging/list_name(split)`` gets a line ``<relative path> <label>`` per clip.  Returns
+    what ``write_clip`` returned, per clip in that order.
+    """
+    lines, results = [], []
+    for label, name in enumerate(CLASSES):
+        (staging / files_dir / name).mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            relative = relative_path(split, label, index)
+            results.append(write_clip(staging / files_dir / relative, label, index))
+            lines.append(f'{relative} {label}')
+    (staging / list_name(split)).write_text('\n'.join(lines) + '\n')
+    return results
+
+
 def _write_split(staging: Path, split: str, meta: dict) -> None:
     started = time.perf_counter()
-    lines = []
-    for label, name in enumerate(CLASSES):
-        (staging / 'videos' / name).mkdir(parents=True, exist_ok=True)
-        for index in range(meta[f'{split}_per_class']):
-            rng = clip_rng(meta['seed'], split, label, index)
-            frames = render_clip(label, rng, meta['num_frames'], meta['size'])
-            relative = video_relative_path(split, label, index)
-            write_video(staging / 'videos' / relative, frames, meta['fps'])
-            lines.append(f'{relative} {label}')
-    (staging / list_file_name(split)).write_text('\n'.join(lines) + '\n')
+
+    def write_clip(path, label, index):
+        rng = clip_rng(meta['seed'], split, label, index)
+        write_video(path, render_clip(label, rng, meta['num_frames'], meta['size']),
+                    meta['fps'])
+
+    written = write_split(staging, split, meta[f'{split}_per_class'], 'videos', list_file_name,
+                          video_relative_path, write_clip)
     elapsed = time.perf_counter() - started
-    print(f'[motion_clips] {split}: {len(lines)} clips in {elapsed:.1f} s', flush=True)
+    print(f'[motion_clips] {split}: {len(written)} clips in {elapsed:.1f} s', flush=True)
+
+
+def write_splits(staging: Path, meta: dict, write_one_split: Callable[..., None],
+                 **kwargs) -> str:
+    """Write every split, ``write_one_split(staging, split, meta, **kwargs)``, and
+    ``classes.txt`` (the class names, one a line, in label order) into ``staging``; returns
+    what was written, in words."""
+    for split in SPLITS:
+        write_one_split(staging, split, meta, **kwargs)
+    (staging / 'classes.txt').write_text('\n'.join(CLASSES) + '\n')
+    return f'{sum(meta["counts"].values())} clips'
 
 
 def write_dataset(root, train_per_class: int = 40, val_per_class: int = 10,
@@ -467,20 +503,7 @@ def write_dataset(root, train_per_class: int = 40, val_per_class: int = 10,
     """
     per_class = {'train': train_per_class, 'val': val_per_class, 'test': test_per_class}
     _validate_write_args(seed, per_class, num_frames, size, fps)
-    root = Path(root)
     meta = _full_meta(_requested_meta(int(seed), {k: int(v) for k, v in per_class.items()},
                                       int(num_frames), int(size), fps))
-
-    if read_meta(root) == meta and dataset_is_complete(root):
-        print(f'[motion_clips] reusing {root} (meta.json matches)', flush=True)
-        return meta
-    started = time.perf_counter()
-    with staged_directory(root, GENERATOR_NAME, 'motion-clips') as staging:
-        for split in SPLITS:
-            _write_split(staging, split, meta)
-        (staging / 'classes.txt').write_text('\n'.join(CLASSES) + '\n')
-        (staging / 'meta.json').write_text(json.dumps(meta, indent=2) + '\n')
-    total = sum(meta['counts'].values())
-    print(f'[motion_clips] wrote {total} clips to {root} in '
-          f'{time.perf_counter() - started:.1f} s', flush=True)
-    return meta
+    return write_generated_dataset(root, meta, 'motion_clips', dataset_is_complete,
+                                   lambda staging: write_splits(staging, meta, _write_split))

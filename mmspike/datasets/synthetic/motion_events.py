@@ -1,14 +1,14 @@
 """Motion events: the embedded motion clips as an event camera would record them.
 
 Each clip is the motion-clips clip of the same seed, split, class and index
-(:mod:`mmspike.datasets.synthetic.motion_clips`: same object, background and motion; rendered frames, not
-the MP4, so no compression noise), turned into events by the log-intensity change model of
-:mod:`mmspike.datasets.synthetic.event_sim` (contrast threshold, refractory period, threshold mismatch,
-background activity; seeded per clip).  The classes are those of the motion clips, in pairs that
-are each other's time reversal; for events a reversal also swaps the polarities, so a single
-event frame (an edge with ON on one side, OFF on the other) fits a bright object moving one way
-as well as a dark object moving the other way, and the direction is again in the order of the
-frames.
+(:mod:`mmspike.datasets.synthetic.motion_clips`: same object, background and motion; rendered
+frames, not the MP4, so no compression noise), turned into events by the log-intensity change
+model of :mod:`mmspike.datasets.synthetic.event_sim` (contrast threshold, refractory period,
+threshold mismatch, background activity; seeded per clip).  The classes are those of the motion
+clips, in pairs that are each other's time reversal; for events a reversal also swaps the
+polarities, so a single event frame (an edge with ON on one side, OFF on the other) fits a
+bright object moving one way as well as a dark object moving the other way, and the direction is
+again in the order of the frames.
 
 An object whose colours have about the luminance of the background (the motion clips choose
 colours by RGB distance, not by luminance) barely changes the log intensity, so a monochrome
@@ -39,7 +39,6 @@ and OpenCV only.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -47,7 +46,7 @@ import numpy as np
 
 from . import motion_clips
 from .event_sim import check_sensor_args, video_frames_to_events
-from .staging import read_meta, staged_directory
+from .staging import write_generated_dataset
 
 GENERATOR_NAME = 'mmspike.motion_events'
 GENERATOR_VERSION = 2  # 2: lit fading objects (luminous_fade)
@@ -60,8 +59,7 @@ def list_file_name(split: str) -> str:
 
 
 def event_relative_path(split: str, label: int, index: int) -> str:
-    name = CLASSES[label]
-    return f'{name}/{name}_{split}_{index:04d}.npz'
+    return motion_clips.clip_relative_path(split, label, index, 'npz')
 
 
 # Lit fading objects: background scaled by this, object colours mapped into [LOW, 255].
@@ -106,19 +104,17 @@ def clip_events(seed: int, split: str, label: int, index: int, num_frames: int =
 def _write_split(staging: Path, split: str, meta: dict, sensor: dict) -> None:
     from ..events import save_events
     started = time.perf_counter()
-    lines, counts = [], []
-    for label, name in enumerate(CLASSES):
-        (staging / 'events' / name).mkdir(parents=True, exist_ok=True)
-        for index in range(meta[f'{split}_per_class']):
-            events = clip_events(meta['seed'], split, label, index, meta['num_frames'],
-                                 meta['size'], meta['fps'], **sensor)
-            relative = event_relative_path(split, label, index)
-            save_events(str(staging / 'events' / relative), allow_empty=True, **events)
-            lines.append(f'{relative} {label}')
-            counts.append(events['t'].size)
-    (staging / list_file_name(split)).write_text('\n'.join(lines) + '\n')
-    counts = np.asarray(counts)
-    print(f'[motion_events] {split}: {len(lines)} clips, events per clip: median '
+
+    def write_clip(path, label, index):
+        events = clip_events(meta['seed'], split, label, index, meta['num_frames'],
+                             meta['size'], meta['fps'], **sensor)
+        save_events(str(path), allow_empty=True, **events)
+        return events['t'].size
+
+    counts = np.asarray(motion_clips.write_split(
+        staging, split, meta[f'{split}_per_class'], 'events', list_file_name,
+        event_relative_path, write_clip))
+    print(f'[motion_events] {split}: {len(counts)} clips, events per clip: median '
           f'{int(np.median(counts))}, {int((counts < 100).sum())} with fewer than 100, '
           f'{int((counts == 0).sum())} without any; {time.perf_counter() - started:.1f} s',
           flush=True)
@@ -175,16 +171,7 @@ def write_dataset(root, train_per_class: int = 40, val_per_class: int = 10,
         'annotation_files': {split: list_file_name(split) for split in SPLITS},
         'events_prefix': 'events',
     }
-    root = Path(root)
-    if read_meta(root) == meta and motion_clips.dataset_is_complete(root, list_file_name, 'events'):
-        print(f'[motion_events] reusing {root} (meta.json matches)', flush=True)
-        return meta
-    started = time.perf_counter()
-    with staged_directory(root, GENERATOR_NAME, 'motion-events') as staging:
-        for split in SPLITS:
-            _write_split(staging, split, meta, sensor)
-        (staging / 'classes.txt').write_text('\n'.join(CLASSES) + '\n')
-        (staging / 'meta.json').write_text(json.dumps(meta, indent=2) + '\n')
-    print(f'[motion_events] wrote {sum(meta["counts"].values())} clips to {root} in '
-          f'{time.perf_counter() - started:.1f} s', flush=True)
-    return meta
+    return write_generated_dataset(
+        root, meta, 'motion_events',
+        lambda root: motion_clips.dataset_is_complete(root, list_file_name, 'events'),
+        lambda staging: motion_clips.write_splits(staging, meta, _write_split, sensor=sensor))

@@ -24,7 +24,7 @@ Each ``pose_XXXX.npz`` holds, all float64:
   cx = cy = 641 at 1280 px, scaled by ``img_size / 1280`` (:func:`camera_intrinsics`).
 - ``trans`` [1, 3]: the pelvis position, camera coordinates.
 - ``body_pose`` [1, 72] and ``beta`` [1, 10]: zeros.  The generator is *not* SMPL: there is no
-  mesh, the skeleton is our own rest pose (arms hanging, not SMPL's T-pose) and our joint angles
+  mesh, the skeleton has its own rest pose (arms hanging, not SMPL's T-pose) and its joint angles
   do not follow SMPL's rest frames, so SMPL parameters would be meaningless; the keys exist so
   that MMHPSD loaders find them.
 
@@ -66,9 +66,7 @@ a longer sequence equal a shorter one's.  ``write_dataset`` depends on numpy and
 """
 from __future__ import annotations
 
-import json
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +74,7 @@ import cv2
 import numpy as np
 
 from ..clip_sampling import bounded_int
-from .staging import read_meta, staged_directory
+from .staging import frames_written, write_generated_dataset
 
 GENERATOR_NAME = 'mmspike.pose_clips'
 GENERATOR_VERSION = 1
@@ -124,7 +122,7 @@ REST_OFFSETS.setflags(write=False)
 TEST_SUBJECTS = (1, 2, 7)
 SPLITS = ('train', 'test')
 MOTION_TYPES = ('walk_in_place', 'arm_raise', 'arm_swing', 'squat', 'turn')
-FPS = 15.0  # frame rate we assume for MMHPSD's grayscale camera; sets the motion's time scale
+FPS = 15.0  # assumed frame rate of MMHPSD's grayscale camera; sets the motion's time scale
 TIMES_PER_GROUP = 4
 
 REAL_IMG_SIZE = 1280
@@ -783,13 +781,8 @@ def _meta(seed, subjects, sequences_per_subject, frames_per_sequence, img_size) 
 
 
 def _dataset_is_complete(root: Path, meta: dict) -> bool:
-    for actions in meta['split'].values():
-        for action in actions:
-            for index in range(meta['frames_per_sequence']):
-                if not (frame_path(root, action, index).is_file()
-                        and pose_path(root, action, index).is_file()):
-                    return False
-    return True
+    actions = [action for actions in meta['split'].values() for action in actions]
+    return frames_written(root, actions, meta['frames_per_sequence'], frame_path, pose_path)
 
 
 def write_sequence(root, seq: PoseSequence) -> None:
@@ -825,19 +818,14 @@ def write_dataset(root, subjects=(1, 2, 3, 4, 5, 6, 7, 8), sequences_per_subject
     frames_per_sequence = bounded_int('frames_per_sequence', frames_per_sequence, _MIN_FRAMES,
                                       _MAX_FRAMES)
     img_size = bounded_int('img_size', img_size, _MIN_SIZE, _MAX_SIZE)
-    root = Path(root)
     meta = _meta(seed, subjects, sequences_per_subject, frames_per_sequence, img_size)
 
-    if read_meta(root) == meta and _dataset_is_complete(root, meta):
-        print(f'[pose_clips] reusing {root} (meta.json matches)', flush=True)
-        return meta
-    started = time.perf_counter()
-    planned = _planned_actions(subjects, sequences_per_subject)
-    with staged_directory(root, GENERATOR_NAME, 'pose-clips') as staging:
+    def write_files(staging):
+        planned = _planned_actions(subjects, sequences_per_subject)
         for subject, sequence, _ in planned:
             write_sequence(staging, sample_sequence(seed, subject, sequence,
                                                     frames_per_sequence, img_size))
-        (staging / 'meta.json').write_text(json.dumps(meta, indent=2) + '\n')
-    print(f'[pose_clips] wrote {len(planned)} sequences x {frames_per_sequence} frames to '
-          f'{root} in {time.perf_counter() - started:.1f} s', flush=True)
-    return meta
+        return f'{len(planned)} sequences x {frames_per_sequence} frames'
+
+    return write_generated_dataset(root, meta, 'pose_clips',
+                                   lambda root: _dataset_is_complete(root, meta), write_files)

@@ -44,8 +44,6 @@ depend on how many videos follow it.  ``write_dataset`` depends on numpy and Ope
 """
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +51,7 @@ import cv2
 import numpy as np
 
 from ..clip_sampling import bounded_int
-from .staging import read_meta, staged_directory
+from .staging import frames_written, write_generated_dataset
 
 GENERATOR_NAME = 'mmspike.seg_clips'
 GENERATOR_VERSION = 1
@@ -479,12 +477,8 @@ def _dataset_is_complete(root: Path, meta: dict) -> bool:
             return False
         if listed != ids[split]:
             return False
-        for video in ids[split]:
-            for frame in range(meta['frames_per_video']):
-                if not (image_path(root, video, frame).is_file()
-                        and mask_path(root, video, frame).is_file()):
-                    return False
-    return True
+    videos = [video for split in SPLITS for video in ids[split]]
+    return frames_written(root, videos, meta['frames_per_video'], image_path, mask_path)
 
 
 def write_video(root, spec: VideoSpec) -> None:
@@ -522,20 +516,15 @@ def write_dataset(root, train_videos: int = 96, val_videos: int = 24, test_video
     frames_per_video = bounded_int('frames_per_video', frames_per_video, _MIN_FRAMES,
                                    _MAX_FRAMES)
     img_size = bounded_int('img_size', img_size, _MIN_SIZE, _MAX_SIZE)
-    root = Path(root)
     meta = _meta(seed, train_videos, val_videos, test_videos, frames_per_video, img_size)
 
-    if read_meta(root) == meta and _dataset_is_complete(root, meta):
-        print(f'[seg_clips] reusing {root} (meta.json matches)', flush=True)
-        return meta
-    started = time.perf_counter()
-    ids = split_video_ids(train_videos, val_videos, test_videos)
-    with staged_directory(root, GENERATOR_NAME, 'seg-clips') as staging:
+    def write_files(staging):
         for index in range(total):
             write_video(staging, sample_video(seed, index, frames_per_video, img_size))
+        ids = split_video_ids(train_videos, val_videos, test_videos)
         for split in SPLITS:
             (staging / meta['split_files'][split]).write_text('\n'.join(ids[split]) + '\n')
-        (staging / 'meta.json').write_text(json.dumps(meta, indent=2) + '\n')
-    print(f'[seg_clips] wrote {total} videos x {frames_per_video} frames to {root} in '
-          f'{time.perf_counter() - started:.1f} s', flush=True)
-    return meta
+        return f'{total} videos x {frames_per_video} frames'
+
+    return write_generated_dataset(root, meta, 'seg_clips',
+                                   lambda root: _dataset_is_complete(root, meta), write_files)

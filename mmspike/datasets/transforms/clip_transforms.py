@@ -1,14 +1,19 @@
-"""Task-independent clip transforms (mmcv/mmengine/numpy/OpenCV only; no task codebase).
+"""Task-independent clip transforms (mmcv/numpy/OpenCV/torch only; no task codebase).
 
 :class:`ShuffleFrames` is registered in mmspike's root ``TRANSFORMS``.  :class:`LoadClipFrames`
 is registered by each task package that uses it, in that codebase's registry
 (:mod:`mmspike.datasets.pose` in MMPose's, :mod:`mmspike.datasets.seg` in MMSeg's).
+
+Helpers of every transform module here: :func:`transform_repr` (a transform's ``__repr__``),
+:func:`clip_frames` and :func:`clip_tensor` (the frames a ``LoadClipFrames`` pipeline carries,
+and the ``inputs`` tensor a ``Pack*Inputs`` transform makes of them).
 """
 import zlib
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import cv2
 import numpy as np
+import torch
 from mmcv.transforms import BaseTransform
 
 from ...layers.temporal import positive_pair
@@ -16,6 +21,33 @@ from ...registry import TRANSFORMS
 
 #: the steps that turn decoded frames into the model's clip layout (videos, event frames)
 FORMAT_STEPS = ('FormatShape', 'FormatEventShape')
+
+
+def transform_repr(transform, *names: str) -> str:
+    """``Name(a=..., b=...)``: the class name of ``transform`` and the ``repr`` of its
+    attributes ``names``, in that order."""
+    args = ', '.join(f'{name}={getattr(transform, name)!r}' for name in names)
+    return f'{type(transform).__name__}({args})'
+
+
+def clip_frames(results: dict, owner: str, channels: Optional[int] = None) -> np.ndarray:
+    """``results['img']`` (one array or a list of frames, as :class:`LoadClipFrames` and the
+    later transforms leave it) as one ``[T, H, W, C]`` array; with ``channels``, C must be
+    that.  ``owner`` names the transform in the errors."""
+    if 'img' not in results:
+        raise KeyError(f'{owner} needs "img": put LoadClipFrames before it')
+    img = results['img']
+    clip = np.stack(img) if isinstance(img, (list, tuple)) else np.asarray(img)
+    if clip.ndim != 4 or (channels is not None and clip.shape[-1] != channels):
+        expected = f'[T, H, W, {channels if channels is not None else "C"}]'
+        raise ValueError(f'{owner}: img must be a clip {expected}, got shape {clip.shape}')
+    return clip
+
+
+def clip_tensor(clip: np.ndarray) -> torch.Tensor:
+    """The ``inputs`` of a clip ``[T, H, W, C]``: a tensor ``[C, T, H, W]`` of the same dtype
+    (channels first, then time), so that a batch is ``[N, C, T, H, W]``."""
+    return torch.from_numpy(np.ascontiguousarray(clip)).permute(3, 0, 1, 2).contiguous()
 
 
 def format_step_index(pipeline: Sequence[dict], purpose: str,
@@ -66,7 +98,7 @@ class ShuffleFrames(BaseTransform):
         return results
 
     def __repr__(self):
-        return f'{type(self).__name__}(seed={self.seed})'
+        return transform_repr(self, 'seed')
 
 
 class LoadClipFrames(BaseTransform):
@@ -120,4 +152,4 @@ class LoadClipFrames(BaseTransform):
         return results
 
     def __repr__(self):
-        return f'{self.__class__.__name__}(size={self.size}, to_rgb={self.to_rgb})'
+        return transform_repr(self, 'size', 'to_rgb')

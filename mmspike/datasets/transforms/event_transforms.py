@@ -37,6 +37,7 @@ from mmcv.transforms import BaseTransform
 from ...layers.temporal import positive_pair
 from ...registry import TRANSFORMS
 from ..events import EVENT_KEYS, SPLIT_MODES, integrate_events, load_events, slice_events
+from .clip_transforms import transform_repr
 
 __all__ = ['LoadEvents', 'EventRandomTemporalCrop', 'EventResize', 'EventRandomCrop',
            'EventCenterCrop', 'EventFlip', 'IntegrateEvents', 'ClipEventCounts', 'FormatEventShape']
@@ -112,8 +113,7 @@ class LoadEvents(BaseTransform):
         return results
 
     def __repr__(self):
-        return (f'{type(self).__name__}(allow_empty={self.allow_empty}, '
-                f'aedat_sensor_size={self.aedat_sensor_size})')
+        return transform_repr(self, 'allow_empty', 'aedat_sensor_size')
 
 
 @TRANSFORMS.register_module()
@@ -159,7 +159,7 @@ class EventRandomTemporalCrop(BaseTransform):
         return results
 
     def __repr__(self):
-        return f'{type(self).__name__}(ratio={self.ratio}, duration={self.duration})'
+        return transform_repr(self, 'ratio', 'duration')
 
 
 @TRANSFORMS.register_module()
@@ -187,7 +187,7 @@ class EventResize(BaseTransform):
         return results
 
     def __repr__(self):
-        return f'{type(self).__name__}(size={self.size})'
+        return transform_repr(self, 'size')
 
 
 class _EventCrop(BaseTransform):
@@ -214,7 +214,7 @@ class _EventCrop(BaseTransform):
         return _crop(results, *self._origin(width, height, w, h), w, h)
 
     def __repr__(self):
-        return f'{type(self).__name__}(size={self.size})'
+        return transform_repr(self, 'size')
 
 
 @TRANSFORMS.register_module()
@@ -280,8 +280,7 @@ class EventFlip(BaseTransform):
         return results
 
     def __repr__(self):
-        return (f'{type(self).__name__}(flip_ratio={self.flip_ratio}, '
-                f'direction={self.direction!r})')
+        return transform_repr(self, 'flip_ratio', 'direction')
 
 
 @TRANSFORMS.register_module()
@@ -319,8 +318,7 @@ class IntegrateEvents(BaseTransform):
         return results
 
     def __repr__(self):
-        return (f'{type(self).__name__}(num_frames={self.num_frames}, '
-                f'split_by={self.split_by!r})')
+        return transform_repr(self, 'num_frames', 'split_by')
 
 
 @TRANSFORMS.register_module()
@@ -350,8 +348,8 @@ class ClipEventCounts(BaseTransform):
         results['imgs'] = np.minimum(np.asarray(imgs, np.float32), self.max_count)
         return results
 
-    def __repr__(self) -> str:
-        return f'{type(self).__name__}(max_count={self.max_count})'
+    def __repr__(self):
+        return transform_repr(self, 'max_count')
 
 
 @TRANSFORMS.register_module()
@@ -374,4 +372,4 @@ class FormatEventShape(BaseTransform):
         return results
 
     def __repr__(self):
-        return f'{type(self).__name__}()'
+        return transform_repr(self)

@@ -31,6 +31,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from ...registry import TRANSFORMS
+from .clip_transforms import transform_repr
 
 __all__ = ['GaussianNoise', 'SaltPepperNoise']
 
@@ -127,7 +128,7 @@ class GaussianNoise(BaseTransform):
         return _store(results, noisy, imgs.dtype)
 
     def __repr__(self) -> str:
-        return f'{type(self).__name__}(k={self.k}, seed={self.seed})'
+        return transform_repr(self, 'k', 'seed')
 
 
 @TRANSFORMS.register_module()
@@ -169,8 +170,7 @@ class SaltPepperNoise(BaseTransform):
         return _store(results, noisy, imgs.dtype)
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(p={self.p}, per_channel={self.per_channel}, '
-                f'seed={self.seed})')
+        return transform_repr(self, 'p', 'per_channel', 'seed')
 
 
 def noise_step(noise: str, level: Union[int, float], seed: int = 0) -> dict:

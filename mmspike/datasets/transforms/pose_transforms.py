@@ -5,14 +5,13 @@ from typing import Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
-import torch
 from mmcv.transforms import BaseTransform
 from mmengine.structures import InstanceData
 from mmpose.registry import TRANSFORMS
 from mmpose.structures import PoseDataSample
 
 from ...layers.temporal import positive_pair
-from .clip_transforms import LoadClipFrames
+from .clip_transforms import LoadClipFrames, clip_frames, clip_tensor, transform_repr
 
 
 # one clip loader for every task (mmspike.datasets.transforms); registered here for MMPose
@@ -92,8 +91,7 @@ class CropClipToBox(BaseTransform):
         return results
 
     def __repr__(self):
-        return (f'{self.__class__.__name__}(size={self.size}, padding={self.padding}, '
-                f'fill={self.fill})')
+        return transform_repr(self, 'size', 'padding', 'fill')
 
 
 @TRANSFORMS.register_module()
@@ -126,13 +124,8 @@ class PackClipPoseInputs(BaseTransform):
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
-        if 'img' not in results:
-            raise KeyError('PackClipPoseInputs needs "img": put LoadClipFrames before it')
-        img = results['img']
-        clip = np.stack(img) if isinstance(img, (list, tuple)) else np.asarray(img)
-        if clip.ndim != 4 or clip.shape[-1] != 3:
-            raise ValueError(f'PackClipPoseInputs: img must be [T, H, W, 3], got {clip.shape}')
-        inputs = torch.from_numpy(np.ascontiguousarray(clip)).permute(3, 0, 1, 2).contiguous()
+        clip = clip_frames(results, type(self).__name__, channels=3)
+        inputs = clip_tensor(clip)
 
         data_sample = PoseDataSample()
         gt_instances = InstanceData()
@@ -151,4 +144,4 @@ class PackClipPoseInputs(BaseTransform):
         return dict(inputs=inputs, data_samples=data_sample)
 
     def __repr__(self):
-        return f'{self.__class__.__name__}(meta_keys={self.meta_keys})'
+        return transform_repr(self, 'meta_keys')

@@ -33,22 +33,12 @@ from mmseg.structures import SegDataSample
 from PIL import Image
 
 from ...layers.temporal import positive_pair
-from .clip_transforms import LoadClipFrames
+from .clip_transforms import LoadClipFrames, clip_frames, clip_tensor, transform_repr
 
 IGNORE = 255
 
 # one clip loader for every task (mmspike.datasets.transforms); registered here for MMSeg
 TRANSFORMS.register_module(module=LoadClipFrames)
-
-
-def _clip(results: dict, owner: str) -> np.ndarray:
-    if 'img' not in results:
-        raise KeyError(f'{owner} needs "img": put LoadClipFrames before it')
-    img = results['img']
-    clip = np.stack(img) if isinstance(img, (list, tuple)) else np.asarray(img)
-    if clip.ndim != 4:
-        raise ValueError(f'{owner}: img must be a clip [T, H, W, C], got shape {clip.shape}')
-    return clip
 
 
 def _seg_keys(results: dict):
@@ -153,12 +143,12 @@ class LoadClipSegMaps(BaseTransform):
         return labels.astype(np.uint8)
 
     def __repr__(self):
-        return f'{self.__class__.__name__}()'
+        return transform_repr(self)
 
 
 def _resize_clip(results: dict, size: Tuple[int, int], keep_ratio: bool) -> dict:
     """Resize frames (bilinear) and masks (nearest) of ``results`` to ``size`` (w, h)."""
-    clip = _clip(results, 'ClipResize')
+    clip = clip_frames(results, 'ClipResize')
     h, w = clip.shape[1:3]
     new_w, new_h = size
     if (new_w, new_h) != (w, h):
@@ -208,12 +198,12 @@ class ClipResize(BaseTransform):
         self.keep_ratio = bool(keep_ratio)
 
     def transform(self, results: dict) -> dict:
-        clip = _clip(results, type(self).__name__)
+        clip = clip_frames(results, type(self).__name__)
         size = _target_size(clip.shape[1:3], self.scale, self.keep_ratio)
         return _resize_clip(results, size, self.keep_ratio)
 
     def __repr__(self):
-        return f'{self.__class__.__name__}(scale={self.scale}, keep_ratio={self.keep_ratio})'
+        return transform_repr(self, 'scale', 'keep_ratio')
 
 
 @TRANSFORMS.register_module()
@@ -239,15 +229,14 @@ class ClipRandomResize(BaseTransform):
         self.keep_ratio = bool(keep_ratio)
 
     def transform(self, results: dict) -> dict:
-        clip = _clip(results, type(self).__name__)
+        clip = clip_frames(results, type(self).__name__)
         ratio = np.random.uniform(*self.ratio_range)
         scale = (max(1, int(self.scale[0] * ratio + 0.5)), max(1, int(self.scale[1] * ratio + 0.5)))
         size = _target_size(clip.shape[1:3], scale, self.keep_ratio)
         return _resize_clip(results, size, self.keep_ratio)
 
     def __repr__(self):
-        return (f'{self.__class__.__name__}(scale={self.scale}, ratio_range={self.ratio_range}, '
-                f'keep_ratio={self.keep_ratio})')
+        return transform_repr(self, 'scale', 'ratio_range', 'keep_ratio')
 
 
 @TRANSFORMS.register_module()
@@ -284,7 +273,7 @@ class ClipRandomCrop(BaseTransform):
         return y0, min(y0 + ch, h), x0, min(x0 + cw, w)
 
     def transform(self, results: dict) -> dict:
-        clip = _clip(results, type(self).__name__)
+        clip = clip_frames(results, type(self).__name__)
         box = self._box(clip.shape[1:3])
         gt = results.get('gt_seg_map', None)
         if self.cat_max_ratio < 1.0 and gt is not None:
@@ -303,8 +292,7 @@ class ClipRandomCrop(BaseTransform):
         return results
 
     def __repr__(self):
-        return (f'{self.__class__.__name__}(crop_size={self.crop_size}, cat_max_ratio='
-                f'{self.cat_max_ratio}, ignore_index={self.ignore_index})')
+        return transform_repr(self, 'crop_size', 'cat_max_ratio', 'ignore_index')
 
 
 @TRANSFORMS.register_module()
@@ -331,7 +319,7 @@ class ClipRandomFlip(BaseTransform):
         self.direction = direction
 
     def transform(self, results: dict) -> dict:
-        clip = _clip(results, type(self).__name__)
+        clip = clip_frames(results, type(self).__name__)
         flip = bool(np.random.rand() < self.prob)
         if flip:
             axis = self.AXES[self.direction]
@@ -343,7 +331,7 @@ class ClipRandomFlip(BaseTransform):
         return results
 
     def __repr__(self):
-        return f'{self.__class__.__name__}(prob={self.prob}, direction={self.direction!r})'
+        return transform_repr(self, 'prob', 'direction')
 
 
 @TRANSFORMS.register_module()
@@ -364,8 +352,8 @@ class PackClipSegInputs(BaseTransform):
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
-        clip = _clip(results, type(self).__name__)
-        inputs = torch.from_numpy(np.ascontiguousarray(clip)).permute(3, 0, 1, 2).contiguous()
+        clip = clip_frames(results, type(self).__name__)
+        inputs = clip_tensor(clip)
         data_sample = SegDataSample()
         if 'gt_seg_map' in results:
             gt = np.asarray(results['gt_seg_map'])
@@ -383,7 +371,7 @@ class PackClipSegInputs(BaseTransform):
         return dict(inputs=inputs, data_samples=data_sample)
 
     def __repr__(self):
-        return f'{self.__class__.__name__}(meta_keys={self.meta_keys})'
+        return transform_repr(self, 'meta_keys')
 
 
 __all__ = ['LoadClipFrames', 'LoadClipSegMaps', 'ClipResize', 'ClipRandomResize',

@@ -7,8 +7,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from ...backbones.base import check_stream_frame, check_streamable, streaming_problems
-from ...neurons.multistep import reset_neurons
+from ..streaming import check_stream_frame, check_streamable, streaming_problems
+from ...neurons.stateful import reset_neurons
 
 
 class StreamingRecognizer:

@@ -11,9 +11,10 @@ from torch import Tensor, nn
 
 # the data preprocessor (core, root registry) and the head must be registered whenever the
 # estimator is
-from ...backbones.base import check_stream_frame, check_streamable, streaming_problems
-from ...data_preprocessors.clip_data_preprocessor import ClipDataPreprocessor  # noqa: F401
+from ...data_preprocessors.clip_data_preprocessor import (  # noqa: F401
+    ClipDataPreprocessor, clip_preprocessor)
 from ...heads.pose import SpikeTemporalRegressionHead  # noqa: F401
+from ..streaming import check_stream_frame, check_streamable, streaming_problems
 
 
 @MODELS.register_module()
@@ -61,12 +62,9 @@ class VideoPoseLifter(PoseLifter):
                  init_cfg: Optional[dict] = None,
                  metainfo: Optional[dict] = None):
         self._check_test_cfg(test_cfg)
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='ClipDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(backbone=backbone, neck=neck, head=head, train_cfg=train_cfg,
-                         test_cfg=test_cfg, data_preprocessor=data_preprocessor,
+                         test_cfg=test_cfg,
+                         data_preprocessor=clip_preprocessor(data_preprocessor, MODELS),
                          init_cfg=init_cfg, metainfo=metainfo)
 
     @staticmethod

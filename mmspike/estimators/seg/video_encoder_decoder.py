@@ -14,8 +14,8 @@ from torch import Tensor, nn
 # the data preprocessor (core, root registry) and the head must be registered whenever the
 # segmentor is
 from ...heads.seg import SpikeSegformerHead  # noqa: F401
-from ...data_preprocessors.clip_data_preprocessor import ClipDataPreprocessor  # noqa: F401
-from ...neurons.multistep import reset_neurons
+from ...data_preprocessors.clip_data_preprocessor import clip_preprocessor
+from ...neurons.stateful import reset_neurons
 
 TEST_CFG_KEYS = ('mode', 'clip_len', 'clip_stride')
 
@@ -67,12 +67,10 @@ class VideoEncoderDecoder(EncoderDecoder):
                  init_cfg: Optional[dict] = None):
         test_cfg = dict(mode='whole') if test_cfg is None else dict(test_cfg)
         self._check_test_cfg(test_cfg)
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='ClipDataPreprocessor')
         super().__init__(backbone=backbone, decode_head=decode_head, neck=neck,
                          auxiliary_head=auxiliary_head, train_cfg=train_cfg, test_cfg=test_cfg,
-                         data_preprocessor=data_preprocessor, pretrained=pretrained,
-                         init_cfg=init_cfg)
+                         data_preprocessor=clip_preprocessor(data_preprocessor),
+                         pretrained=pretrained, init_cfg=init_cfg)
 
     @staticmethod
     def _check_test_cfg(test_cfg: dict) -> None:

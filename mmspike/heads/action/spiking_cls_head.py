@@ -5,8 +5,8 @@ from mmaction.models.heads import BaseHead
 from mmaction.registry import MODELS
 from torch import nn
 
-from ...layers.temporal import build_neuron, last_feature_map
-from ...neurons.multistep import PLIF_ATAN, reset_neurons
+from ...layers.temporal import last_feature_map
+from ...neurons import PLIF_ATAN, build_neuron, reset_neurons
 
 
 @MODELS.register_module()

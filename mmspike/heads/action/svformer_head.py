@@ -4,7 +4,7 @@ import torch
 from mmaction.registry import MODELS
 from torch import nn
 
-from ...neurons.multistep import PLIF_ATAN, reset_neurons
+from ...neurons import PLIF_ATAN, reset_neurons
 from ...layers.temporal import last_feature_map
 from .spiking_cls_head import SpikingClsHead
 

@@ -9,8 +9,8 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ...layers.temporal import SeqToANN, build_neuron
-from ...neurons.multistep import LIF_SIGMOID
+from ...layers.temporal import SeqToANN
+from ...neurons import LIF_SIGMOID, build_neuron
 
 
 @MODELS.register_module()
@@ -25,8 +25,9 @@ class SpikeSegformerHead(BaseDecodeHead):
     (accumulate-only on neuromorphic hardware), as in the backbone; the resizing moves real
     values (BN outputs), as SegFormer resizes after its MLPs.  With ``output_neuron=False`` the
     classifier reads the fused BN output itself (real-valued: ``channels x K`` MACs per
-    pixel, counted as such by the energy tools), which learns faster on small models.  Neurons run multi-step over the
-    clip's T frames, so the head's state carries from frame to frame like the backbone's.
+    pixel, counted as such by the energy tools), which learns faster on small models. Neurons run
+    multi-step over the clip's T frames, so the head's state carries from frame to frame like the
+    backbone's.
 
     Output: ``[N * T, num_classes, H_0, W_0]``, clip-major (row ``n * T + t`` is frame ``t`` of
     clip ``n``), i.e. one image per frame: MMSeg's ``loss_by_feat`` and ``predict_by_feat`` run

@@ -41,7 +41,7 @@ class PoseVideoHook(BasePictureHook):
     with OpenCV at their size on disk), ``frame_ids`` and ``action``, as
     :class:`~mmspike.estimators.pose.VideoPoseLifter` and ``PackClipPoseInputs`` produce them.
     Files are ``out_dir/<action>_<first frame id>.mp4`` (see
-    :func:`mmspike.visualization.write_pose_video`).  The skeleton comes from the test
+    :func:`mmspike.visualization.pose.write_pose_video`).  The skeleton comes from the test
     dataset's metainfo: ``parents`` (MMHPSD), else ``skeleton_links``; without either only the
     joints are drawn.
 
@@ -115,7 +115,7 @@ class PoseVideoHook(BasePictureHook):
         return name
 
     def _draw_sample(self, runner, sample) -> None:
-        from ...visualization import write_pose_video
+        from ...visualization.pose import write_pose_video
 
         target = _field(_field(sample, 'gt_instances'), 'lifting_target')
         keypoints = _field(_field(sample, 'pred_instances'), 'keypoints')

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-import re
 
 import cv2
 import numpy as np
-from mmengine.dist import is_main_process
 
 from ...registry import HOOKS
 from ..picture_hook import BasePictureHook
@@ -56,71 +54,57 @@ class SegClipVisualizationHook(BasePictureHook):
                                         dataset_name=type(runner.test_dataloader.dataset)
                                         .__name__)
 
-    def _stem(self, meta: dict, index: int) -> str:
-        video = meta.get('video')
-        frame_ids = meta.get('frame_ids')
-        stem = str(video) if video is not None else f'clip{index:04d}'
-        if frame_ids is not None and len(frame_ids):
-            stem += f'_{int(frame_ids[0])}'
-        return re.sub(r'[^\w.-]+', '_', stem)
-
-    def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if not is_main_process() or not outputs or len(self.written) >= self.max_clips:
-            return
-        from mmengine.structures import PixelData
-        from mmseg.structures import SegDataSample
-
-        if self._directory is None:  # called without before_test
-            self.before_test(runner)
+    def _can_draw(self, runner) -> bool:
         visualizer = runner.visualizer
         if not hasattr(visualizer, 'add_datasample') or \
                 not getattr(visualizer, 'dataset_meta', None):
             self._warn(runner, 'visualizer', 'the runner\'s visualizer is not MMSeg\'s '
                        'SegLocalVisualizer with class names (configs/_base_/runtime_mmseg.py '
                        'sets it): nothing drawn')
+            return False
+        return True
+
+    def _draw_sample(self, runner, sample) -> None:
+        from mmengine.structures import PixelData
+        from mmseg.structures import SegDataSample
+
+        if 'pred_sem_seg' not in sample:
+            self._warn(runner, 'no-pred', 'test outputs without pred_sem_seg (not a '
+                       'segmentation model?): skipped')
             return
-        for sample in outputs:
-            if len(self.written) >= self.max_clips:
-                break
-            if 'pred_sem_seg' not in sample:
-                self._warn(runner, 'no-pred', 'test outputs without pred_sem_seg (not a '
-                           'segmentation model?): skipped')
-                continue
-            meta = sample.metainfo
-            if meta.get('video') is not None and meta['video'] in self._sequences:
-                continue
-            pred = sample.pred_sem_seg.data
-            pred = pred if pred.dim() == 3 else pred[None]
-            gt = sample.gt_sem_seg.data if 'gt_sem_seg' in sample else None
-            paths = meta.get('img_paths') or []
-            if len(paths) != pred.shape[0]:
-                self._warn(runner, 'paths', f'{len(paths)} img_paths for {pred.shape[0]} '
-                           f'predicted frames: clip skipped')
-                continue
-            frame_ids = meta.get('frame_ids') or list(range(pred.shape[0]))
-            stem = self._stem(meta, len(self.written))
-            clip_dir = osp.join(self._directory, stem)
-            os.makedirs(clip_dir, exist_ok=True)
-            drawn = []
-            for t in list(range(0, pred.shape[0], self.frame_step))[:self.max_frames]:
-                image = cv2.imread(str(paths[t]), cv2.IMREAD_COLOR)
-                if image is None:
-                    raise OSError(f'{type(self).__name__}: cannot read frame {paths[t]}')
-                image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-                frame = SegDataSample(pred_sem_seg=PixelData(data=pred[t:t + 1].cpu()))
-                if gt is not None and gt.dim() == 3:
-                    frame.gt_sem_seg = PixelData(data=gt[t:t + 1].cpu())
-                out_file = osp.join(clip_dir, f'{int(frame_ids[t]):08d}.png')
-                visualizer.add_datasample(f'{stem}/{int(frame_ids[t])}', image, frame,
-                                          draw_gt=True, draw_pred=True, with_labels=False,
-                                          out_file=out_file)
-                drawn.append(cv2.imread(out_file, cv2.IMREAD_COLOR))
-            strip = osp.join(self._directory, f'{stem}.jpg')
-            cv2.imwrite(strip, np.concatenate(drawn, axis=0))
-            self.written.append(strip)
-            if meta.get('video') is not None:
-                self._sequences.add(meta['video'])
-            runner.logger.info(f'{type(self).__name__}: wrote {strip} and {clip_dir}/')
+        meta = sample.metainfo
+        if self._drawn_before(meta):
+            return
+        pred = sample.pred_sem_seg.data
+        pred = pred if pred.dim() == 3 else pred[None]
+        gt = sample.gt_sem_seg.data if 'gt_sem_seg' in sample else None
+        paths = meta.get('img_paths') or []
+        if len(paths) != pred.shape[0]:
+            self._warn(runner, 'paths', f'{len(paths)} img_paths for {pred.shape[0]} '
+                       f'predicted frames: clip skipped')
+            return
+        frame_ids = meta.get('frame_ids') or list(range(pred.shape[0]))
+        stem = self._stem(meta, len(self.written))
+        clip_dir = osp.join(self._directory, stem)
+        os.makedirs(clip_dir, exist_ok=True)
+        drawn = []
+        visualizer = runner.visualizer
+        for t in list(range(0, pred.shape[0], self.frame_step))[:self.max_frames]:
+            image = cv2.imread(str(paths[t]), cv2.IMREAD_COLOR)
+            if image is None:
+                raise OSError(f'{type(self).__name__}: cannot read frame {paths[t]}')
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            frame = SegDataSample(pred_sem_seg=PixelData(data=pred[t:t + 1].cpu()))
+            if gt is not None and gt.dim() == 3:
+                frame.gt_sem_seg = PixelData(data=gt[t:t + 1].cpu())
+            out_file = osp.join(clip_dir, f'{int(frame_ids[t]):08d}.png')
+            visualizer.add_datasample(f'{stem}/{int(frame_ids[t])}', image, frame,
+                                      draw_gt=True, draw_pred=True, with_labels=False,
+                                      out_file=out_file)
+            drawn.append(cv2.imread(out_file, cv2.IMREAD_COLOR))
+        strip = osp.join(self._directory, f'{stem}.jpg')
+        cv2.imwrite(strip, np.concatenate(drawn, axis=0))
+        self._record(runner, strip, meta, what=f'{strip} and {clip_dir}/')
 
     def _summary(self) -> str:
         return (f'{len(self.written)} clip(s) in {self._directory} (ground truth left, '

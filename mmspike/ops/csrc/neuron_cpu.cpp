@@ -1,7 +1,7 @@
 // Multi-step spiking neurons (LIF, PLIF, I-LIF) on the CPU: forward and backward in one pass
 // over the memory, each element's T steps in registers, elements split over threads.
 //
-// The formulas are those of mmspike/models/neurons.py (the reference): the same operations in
+// The formulas are those of mmspike/neurons/multistep.py (the reference): the same operations in
 // the same order, so that spikes equal the reference's and gradients agree to rounding.
 //   charge, decay_input:  H = V + (X - (V - V_reset)) / tau      (PLIF: * k, k = sigmoid(w))
 //   charge, otherwise:    H = V - (V - V_reset) / tau + X        (PLIF: * k)
@@ -27,8 +27,9 @@ constexpr int64_t kGrain = 8192;
 // in the cache over the time loop.
 constexpr int64_t kTile = 2048;
 
-// Charge variants (each with the reference's order of operations):
-enum Kind : int {
+// The neuron kinds, each with the reference's order of operations in its charge.  The values
+// mirror the Python enum mmspike.ops.neuron_kernels.NeuronKernelKind (a test compares them).
+enum NeuronKernelKind : int {
   kLifDecay = 0,     // H = V + (X - (V - V_reset)) / tau
   kLifNoDecay = 1,   // H = V - (V - V_reset) / tau + X
   kPlifDecay = 2,    // H = V + (X - (V - V_reset)) * k
@@ -208,9 +209,9 @@ void backward_impl(const T* __restrict__ h_seq, const T* __restrict__ v0,
         }
         if (LearnRate) {
           // g(k) += gH dH/dk, dH/dk from X[t] and V[t-1] (recomputed from H[t-1], or v0), in a
-          // loop of its own over the tile's gH with no pointer test inside.  In the loop above
-          // (as before) PLIF's backward took 140 ms at [16, 2*256*56*56] against LIF's 30 ms;
-          // split off, 40 ms, with bitwise the same results.
+          // loop of its own over the tile's gH with no pointer test inside: accumulated in the
+          // loop above, it makes PLIF's backward 3.5x slower (140 ms against 40 ms at
+          // [16, 2*256*56*56] on 2 CPU cores); the results are bitwise the same.
           const T* __restrict__ xr = x ? x + row : nullptr;
           if (t > 0) {
             const T* __restrict__ hp = h_seq + row - m;
@@ -268,7 +269,7 @@ void check_input(const torch::Tensor& t, const char* name) {
   }()
 
 // x [T, M], v0 [M] -> spikes [T, M], v_out ([T, M] when keep_v_seq, else [M]), h [T, M]
-// (empty unless keep_h).  kind: see Kind; rate: tau (LIF, I-LIF) or k = 1/tau (PLIF).
+// (empty unless keep_h).  kind: see NeuronKernelKind; rate: tau (LIF, I-LIF) or k = 1/tau (PLIF).
 std::vector<torch::Tensor> neuron_forward(torch::Tensor x, torch::Tensor v0, bool keep_v_seq,
                                           bool keep_h, int64_t kind, double rate,
                                           double v_threshold, double v_reset, bool atan,

@@ -1,6 +1,6 @@
-"""Video-to-event conversion (mmspike.datasets.synthetic.event_sim, tools/data/video_to_events.py) and the
-embedded event dataset (mmspike.datasets.synthetic.motion_events)."""
-import importlib.util
+"""Video-to-event conversion (mmspike.datasets.synthetic.event_sim,
+tools/data/video_to_events.py) and the embedded event dataset
+(mmspike.datasets.synthetic.motion_events)."""
 import json
 import math
 import os.path as osp
@@ -21,11 +21,11 @@ from helpers import REPO  # noqa: E402
 TOOL = osp.join(REPO, 'tools', 'data', 'video_to_events.py')
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location('video_to_events', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def run_tool(*args, cwd):
+    """tools/data/video_to_events.py in a subprocess: (exit status, stdout, stderr)."""
+    result = subprocess.run([sys.executable, TOOL, *map(str, args)], capture_output=True,
+                            text=True, cwd=str(cwd))
+    return result.returncode, result.stdout, result.stderr
 
 
 def naive_events(log_frames, times, c_on, c_off, refractory=0.0):
@@ -198,7 +198,7 @@ def write_mp4(path, frames, fps=8):
 
 
 def test_tool_converts_a_video_like_the_library(tmp_path):
-    tool = load_tool()
+    from mmspike.datasets import event_conversion
     frames = motion_clips.render_clip(3, motion_clips.clip_rng(0, 'val', 3, 0), 8, 32)
     video = tmp_path / 'in' / 'clip.mp4'
     video.parent.mkdir()
@@ -211,10 +211,10 @@ def test_tool_converts_a_video_like_the_library(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert 'converted 1 of 1 inputs' in result.stdout
     loaded = load_events(str(out / 'clip.npz'))
-    decoded, fps = tool.read_video(str(video))
+    decoded, fps = event_conversion.read_video(str(video))
     assert fps == 8 and decoded.shape == (8, 32, 32, 3)
     expected = video_frames_to_events(decoded, fps=8, threshold=0.25, noise_rate=1.0,
-                                      seed=tool.file_seed(4, 'clip.mp4'))
+                                      seed=event_conversion.file_seed(4, 'clip.mp4'))
     for key in ('t', 'x', 'y', 'p'):
         np.testing.assert_array_equal(loaded[key], expected[key])
     assert f"{loaded['t'].size} events" in result.stdout
@@ -224,12 +224,11 @@ def test_tool_converts_a_video_like_the_library(tmp_path):
     np.testing.assert_array_equal(preview[:32, :32], decoded[1])
     on_only = {'t': np.array([0, 1]), 'x': np.array([0, 1]), 'y': np.array([0, 0]),
                'p': np.array([1, 0], np.uint8)}
-    image = tool.event_image(on_only, 0, 2, 1, 3)
+    image = event_conversion.event_image(on_only, 0, 2, 1, 3)
     assert image[0].tolist() == [[255, 0, 0], [0, 0, 255], [255, 255, 255]]
 
 
 def test_tool_converts_an_annotated_folder_into_an_event_list(tmp_path):
-    tool = load_tool()
     root = tmp_path / 'videos'
     lines = []
     for label in (0, 5):
@@ -242,15 +241,15 @@ def test_tool_converts_an_annotated_folder_into_an_event_list(tmp_path):
     ann = tmp_path / 'motion_clips_train_list_videos.txt'
     ann.write_text('\n'.join(lines) + '\n')
     out = tmp_path / 'events'
-    assert tool.main([str(root), '--out-dir', str(out), '--ann-file', str(ann)]) == 0
+    status, _, err = run_tool(root, '--out-dir', out, '--ann-file', ann, cwd=tmp_path)
+    assert status == 0, err[-2000:]
     listed = (out / 'motion_clips_train_list_events.txt').read_text().splitlines()
     assert listed == [line.replace('.mp4', '.npz') for line in lines]
     for line in listed:
         assert load_events(str(out / line.split()[0]))['width'] == 32
 
 
-def test_tool_names_unreadable_and_empty_videos(tmp_path, capsys):
-    tool = load_tool()
+def test_tool_names_unreadable_and_empty_videos(tmp_path):
     good = tmp_path / 'good.npy'
     np.save(good, np.stack([np.full((4, 4), 50, np.uint8), np.full((4, 4), 150, np.uint8)]))
     empty = tmp_path / 'empty.mp4'
@@ -260,17 +259,16 @@ def test_tool_names_unreadable_and_empty_videos(tmp_path, capsys):
     single = tmp_path / 'single.npy'
     np.save(single, np.zeros((1, 4, 4), np.uint8))
     out = tmp_path / 'out'
-    status = tool.main([str(good), str(empty), str(junk), str(single), '--out-dir', str(out),
-                        '--fps', '10'])
-    err = capsys.readouterr().err
+    status, _, err = run_tool(good, empty, junk, single, '--out-dir', out, '--fps', 10,
+                              cwd=tmp_path)
     assert status == 1
     assert 'empty.mp4: empty file' in err
     assert 'junk.mp4: OpenCV cannot open it' in err or 'junk.mp4: 0 decodable' in err
     assert 'single.npy: 1 decodable frame(s)' in err
     assert load_events(str(out / 'good.npz'))['t'].size > 0  # the good input still converted
     # a frame array without --fps is refused by name
-    assert tool.main([str(good), '--out-dir', str(out)]) == 1
-    assert 'give --fps' in capsys.readouterr().err
+    status, _, err = run_tool(good, '--out-dir', out, cwd=tmp_path)
+    assert status == 1 and 'give --fps' in err
 
 
 TINY = dict(train_per_class=1, val_per_class=1, test_per_class=1, num_frames=6, size=32,
@@ -371,13 +369,12 @@ def test_fading_objects_are_lit_and_the_other_classes_are_the_motion_clips():
 
 def test_shuffle_control_goes_before_the_event_format_step():
     from mmengine.config import Config
-    from helpers import load_tool_module
-    test_tool = load_tool_module(osp.join(REPO, 'tools', 'test.py'), 'mmspike_test_tool')
+    from mmspike.engine.runner import insert_shuffle_frames
     pipeline = list(Config.fromfile(
         osp.join(REPO, 'configs', 'svformer_demo_events.py')).test_dataloader.dataset.pipeline)
-    test_tool.insert_shuffle_frames(pipeline)
+    insert_shuffle_frames(pipeline)
     types = [step['type'] for step in pipeline]
     assert types.index('ShuffleFrames') + 1 == types.index('FormatEventShape')
     assert types.index('ShuffleFrames') > types.index('ClipEventCounts')
     with pytest.raises(ValueError, match='needs a FormatShape or FormatEventShape step'):
-        test_tool.insert_shuffle_frames([dict(type='LoadEvents')])
+        insert_shuffle_frames([dict(type='LoadEvents')])

@@ -1,4 +1,5 @@
-"""mmspike.datasets.synthetic.pose_clips: MMHPSD layout, determinism, idempotence, geometry, rendering."""
+"""mmspike.datasets.synthetic.pose_clips: MMHPSD layout, determinism, idempotence, geometry,
+rendering."""
 import json
 import re
 

@@ -1,4 +1,5 @@
-"""mmspike.datasets.synthetic.seg_clips: VSPW layout, masks vs pixels, motion, determinism, idempotence."""
+"""mmspike.datasets.synthetic.seg_clips: VSPW layout, masks vs pixels, motion, determinism,
+idempotence."""
 import json
 import re
 

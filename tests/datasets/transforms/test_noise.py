@@ -1,27 +1,12 @@
-"""Test-time noise (mmspike.datasets.transforms.noise) and tools/analysis/robustness.py: the transforms'
-statistics, determinism and errors; the noise step in a real test pipeline; the tool end to end
-on a 2-iteration checkpoint of a shrunk svformer_demo.py."""
-import json
-import os.path as osp
-import sys
-
+"""Test-time noise (mmspike.datasets.transforms.noise): the transforms' statistics,
+determinism and errors.  The robustness test built on them is tested in
+tests/apis/test_robustness.py and tests/tools/test_robustness_tool.py."""
 import numpy as np
 import pytest
-import torch
-from mmengine.config import Config
 from mmengine.registry import TRANSFORMS
 
 import mmspike  # noqa: F401
-from helpers import run_tool, train_tiny_svformer_demo
 from mmspike.datasets import GaussianNoise, SaltPepperNoise
-
-from helpers import REPO  # noqa: E402
-SVFORMER_DEMO = osp.join(REPO, 'configs', 'svformer_demo.py')
-TOOL = osp.join(REPO, 'tools', 'analysis', 'robustness.py')
-sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
-import robustness  # noqa: E402
-
-FRAMES, SIZE = 8, 32
 
 
 def mid_grey_clip(frames=8, size=128, low=96, high=160, seed=1):
@@ -155,113 +140,3 @@ def test_missing_or_bad_frames_are_named():
         SaltPepperNoise(p=0.1)(dict(imgs=np.zeros(4, np.uint8)))
     with pytest.raises(ValueError, match='6 frames do not split into clips of 4'):
         GaussianNoise(k=0.1)(dict(imgs=np.zeros((6, 4, 4, 3), np.uint8), clip_len=4))
-
-
-def test_insert_noise_goes_before_format_shape():
-    cfg = Config.fromfile(SVFORMER_DEMO)
-    pipeline = cfg.test_dataloader.dataset.pipeline
-    noisy = robustness.run_cfg(cfg, 'salt_pepper', 0.2, 7, '/tmp/unused')
-    steps = [step['type'] for step in noisy.test_dataloader.dataset.pipeline]
-    clean = [step['type'] for step in pipeline]
-    at = clean.index('FormatShape')
-    assert steps == clean[:at] + ['SaltPepperNoise'] + clean[at:]
-    assert noisy.test_dataloader.dataset.pipeline[at] == dict(type='SaltPepperNoise', p=0.2,
-                                                              seed=7)
-    assert [step['type'] for step in pipeline] == clean  # the given config is not changed
-    hooks = {hook['type']: hook for hook in noisy.custom_hooks}
-    assert hooks['FiringRateHook']['plot'] is False
-    assert 'plot' not in [h for h in cfg.custom_hooks if h['type'] == 'FiringRateHook'][0]
-    assert robustness.insert_noise(pipeline, 'clean', 0.0) == list(pipeline)
-    with pytest.raises(ValueError, match='needs a FormatShape step'):
-        robustness.insert_noise([dict(type='DecordInit')], 'gaussian', 0.1)
-    with pytest.raises(ValueError, match="noise must be 'gaussian' or 'salt_pepper', got 'blur'"):
-        robustness.insert_noise(pipeline, 'blur', 0.1)
-
-
-@pytest.fixture(scope='module')
-def trained_tiny_svformer(tmp_path_factory):
-    """svformer_demo.py shrunk to 8 x 32 x 32 clips, trained for 2 iterations."""
-    return train_tiny_svformer_demo(tmp_path_factory.mktemp('robustness'), FRAMES, SIZE,
-                                    log_level='WARNING')
-
-
-def test_noise_reaches_the_model_inputs_of_the_test_set(trained_tiny_svformer):
-    from mmaction.registry import DATASETS
-    from mmengine.registry import init_default_scope
-    cfg_path, _, root = trained_tiny_svformer
-    cfg = Config.fromfile(str(cfg_path))
-    init_default_scope('mmaction')
-
-    def inputs(noise, level, seed=0):
-        dataset = DATASETS.build(
-            robustness.run_cfg(cfg, noise, level, seed, str(root)).test_dataloader.dataset)
-        return [dataset[i]['inputs'] for i in range(2)]
-
-    clean = inputs('clean', 0.0)
-    assert clean[0].dtype == torch.uint8 and clean[0].shape[-3:] == (FRAMES, SIZE, SIZE)
-    for noise, level in (('gaussian', 0.5), ('salt_pepper', 0.1)):
-        noisy, again = inputs(noise, level), inputs(noise, level)
-        for c, n, a in zip(clean, noisy, again):
-            assert n.shape == c.shape and n.dtype == c.dtype
-            assert torch.equal(n, a)  # a rerun sees the same noisy clips
-            assert (n != c).float().mean() > (0.5 if noise == 'gaussian' else 0.05)
-        assert not torch.equal(noisy[0], noisy[1])
-    sp = inputs('salt_pepper', 0.1)[0]
-    changed = sp != clean[0]
-    assert torch.all((sp[changed] == 0) | (sp[changed] == 255))
-    # At most p of the values change (a pixel already black or white may stay as it was).
-    assert 0.02 < changed.float().mean() <= 0.1 + 0.02
-
-
-def test_robustness_tool_end_to_end(trained_tiny_svformer):
-    cfg_path, ckpt, root = trained_tiny_svformer
-    out_dir = root / 'robust'
-    out = run_tool([TOOL, str(cfg_path), ckpt, '--out-dir', str(out_dir)], root)
-    lines = out.splitlines()
-    start = [i for i, line in enumerate(lines) if line.startswith('mmspike robustness')]
-    assert start, out
-    header, rule, *body = lines[start[0] + 1:start[0] + 11]
-    assert header.split()[:7] == ['noise', 'level', 'top-1', '%', 'top-5', '%', 'drop']
-    expected = [('clean', 0.0), ('gaussian', 0.1), ('gaussian', 0.3), ('gaussian', 0.5),
-                ('gaussian', 1.0), ('salt_pepper', 0.1), ('salt_pepper', 0.2),
-                ('salt_pepper', 0.3)]
-    printed = [line.split() for line in body[:len(expected)]]
-    assert [(cells[0], float(cells[1])) for cells in printed] == expected, out
-
-    report = json.loads((out_dir / 'robustness.json').read_text())
-    rows = report['rows']
-    assert [(r['noise'], r['level']) for r in rows] == expected
-    assert report['test_samples'] == 8 and report['seed'] == 0
-    for row, cells in zip(rows, printed):
-        # 8 test clips: accuracies are multiples of 12.5%; the drop is clean minus noisy top-1.
-        assert 0 <= row['top1'] <= row['top5'] <= 100
-        assert (row['top1'] / 12.5) == pytest.approx(round(row['top1'] / 12.5))
-        assert row['drop'] == pytest.approx(rows[0]['top1'] - row['top1'])
-        assert float(cells[2]) == pytest.approx(row['top1'], abs=0.005)
-        assert float(cells[4]) == pytest.approx(row['drop'], abs=0.005)
-        assert row['energy_mj'] > 0 and 0 < row['firing_rate_mean'] < 1
-    assert rows[0]['drop'] == 0
-    assert set(report['seconds']) == {f'{n}_{level:g}' for n, level in expected}
-    png = out_dir / 'robustness.png'
-    assert png.is_file() and png.stat().st_size > 10_000
-    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-    # Each run keeps its firing-rate table, without the figure.
-    for noise, level in expected:
-        run_dir = out_dir / 'runs' / f'{noise}_{level:g}'
-        assert (run_dir / 'firing_rates.json').is_file(), run_dir
-        assert not (run_dir / 'firing_rates.png').exists()
-
-
-def test_robustness_tool_refuses_bad_input_before_testing(trained_tiny_svformer):
-    cfg_path, ckpt, root = trained_tiny_svformer
-    bad = root / 'bad'
-    for args, error, message in (
-            ([ckpt, '--gaussian-k', '0.1', '-1'], ValueError,
-             'GaussianNoise k must be >= 0, got -1.0'),
-            ([ckpt, '--salt-pepper-p', '2'], ValueError,
-             'SaltPepperNoise p must be >= 0 and <= 1.0, got 2.0'),
-            ([str(root / 'missing.pth')], FileNotFoundError, 'missing.pth\' does not exist')):
-        with pytest.raises(error) as info:
-            robustness.main([str(cfg_path)] + args + ['--out-dir', str(bad)])
-        assert message in str(info.value)
-    assert not bad.exists()  # refused before anything was written
