@@ -79,7 +79,7 @@ def test_mmaction_drn_placeholder_lives_in_memory():
 
 def test_mmengine_checkpoint_repairs_are_registered():
     """mmengine loads local files (and URL downloads) through mmspike's safe loader and saves
-    through its atomic writer; the full-pickle loader of earlier versions is gone."""
+    through its atomic writer; no full-pickle loader is left in compat."""
     import mmengine.runner as runner_package
     import mmengine.runner.checkpoint as checkpoint_module
     import mmengine.runner.runner as runner_module
