@@ -154,3 +154,15 @@ def train_tiny_svformer_demo(root, frames=8, size=32, log_level=None):
     cfg_path = Path(root) / 'tiny_svformer_demo.py'
     cfg.dump(str(cfg_path))
     return cfg_path, str(Path(root) / 'train' / 'iter_2.pth'), Path(root)
+
+
+def write_mp4(path, frames, fps=8):
+    """Write RGB uint8 frames ``[T, H, W, 3]`` as an MP4 (OpenCV's mp4v); return the path."""
+    import cv2
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                             (frames.shape[2], frames.shape[1]))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return str(path)

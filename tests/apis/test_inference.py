@@ -3,13 +3,12 @@ weights (shapes, agreement with the model run by hand, file input equal to array
 the errors for bad input."""
 import os.path as osp
 
-import cv2
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 
-from helpers import REPO, calibrate_batch_norms
+from helpers import REPO, calibrate_batch_norms, write_mp4
 from mmspike.apis import (init_model, inference_pose, inference_recognizer, inference_segmentor,
                           load_video, resize_and_crop)
 
@@ -29,16 +28,6 @@ def random_video(frames, height, width, seed=0):
     video = np.stack(video)
     noise = rng.integers(0, 20, video.shape)
     return np.clip(video.astype(int) + noise, 0, 255).astype(np.uint8)
-
-
-def write_mp4(path, frames):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), 8,
-                             (frames.shape[2], frames.shape[1]))
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return str(path)
 
 
 # -- action recognition ------------------------------------------------------------------------

@@ -1,20 +1,10 @@
 """mmspike.apis.video: the frames of a file or an array as the inference functions take them,
 one-at-a-time decoding, and the square frame preprocessing."""
-import cv2
 import numpy as np
 import pytest
+from helpers import write_mp4
 
 from mmspike.apis import VideoFrames, load_video, preprocess_frame, resize_and_crop
-
-
-def write_mp4(path, frames):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), 8,
-                             (frames.shape[2], frames.shape[1]))
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return str(path)
 
 
 def gradient_video(frames=6, height=24, width=40):
