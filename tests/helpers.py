@@ -166,3 +166,8 @@ def write_mp4(path, frames, fps=8):
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
     return str(path)
+
+
+def all_files(root):
+    """The relative paths of every file under the ``pathlib.Path`` ``root``, sorted."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob('*') if p.is_file())

@@ -8,7 +8,6 @@ import pytest
 pytest.importorskip('mmpose')
 
 from mmengine.config import Config  # noqa: E402
-from mmengine.registry import DefaultScope  # noqa: E402
 
 import mmspike.pose  # noqa: E402,F401  (registers the pose parts in mmpose's registries)
 from helpers import (shrink_pose_config, train_pose_runner_two_iterations,  # noqa: E402
@@ -18,6 +17,7 @@ from mmspike.datasets.synthetic.pose_clips import write_dataset  # noqa: E402
 from mmspike.estimators.pose import VideoPoseLifter  # noqa: E402
 
 from helpers import REPO  # noqa: E402
+from mmspike.apis import build_model  # noqa: E402
 CONFIGS = osp.join(REPO, 'configs')
 DEMO = osp.join(CONFIGS, 'spikevideoformer_pose_demo.py')
 MMHPSD = osp.join(CONFIGS, 'spikevideoformer_pose_mmhpsd.py')
@@ -31,12 +31,6 @@ def tiny_mmhpsd(tmp_path_factory):
     write_dataset(root, subjects=(1, 3), sequences_per_subject=1, frames_per_sequence=12,
                   img_size=SIZE)
     return str(root)
-
-
-def build_model(cfg):
-    from mmpose.registry import MODELS
-    with DefaultScope.overwrite_default_scope('mmpose'):
-        return MODELS.build(cfg.model)
 
 
 @pytest.mark.parametrize('path, widths, clip_len', [

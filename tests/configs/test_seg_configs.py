@@ -11,7 +11,6 @@ import pytest
 pytest.importorskip('mmseg')
 
 from mmengine.config import Config  # noqa: E402
-from mmengine.registry import DefaultScope  # noqa: E402
 
 import mmspike.seg  # noqa: E402,F401
 from helpers import run_tool, train_then_test, train_two_iterations  # noqa: E402
@@ -22,17 +21,12 @@ from mmspike.neurons import MultiStepILIF, MultiStepLIF  # noqa: E402
 from seg_fixtures import write_cityscapes, write_vspw  # noqa: E402
 
 from helpers import REPO  # noqa: E402
+from mmspike.apis import build_model  # noqa: E402
 CONFIGS = osp.join(REPO, 'configs')
 VSPW = osp.join(CONFIGS, 'spikevideoformer_seg_vspw.py')
 CITYSCAPES = osp.join(CONFIGS, 'spikevideoformer_seg_cityscapes_ilif4.py')
 DEMO = osp.join(CONFIGS, 'spikevideoformer_seg_demo.py')
 T = 4
-
-
-def build_model(cfg):
-    from mmseg.registry import MODELS
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        return MODELS.build(cfg.model)
 
 
 @pytest.mark.parametrize('path, arch, clip_len, classes, neuron', [

@@ -4,32 +4,30 @@ import os.path as osp
 
 import pytest
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import mmspike  # noqa: F401
 from helpers import train_two_iterations
 
 from helpers import REPO, SAMPLE_VIDEOS  # noqa: E402
+
+from mmspike.apis import build_model  # noqa: E402
 REAL_VIDEOS = ('kinetics_arm_wrestling.mp4', 'short_clip.mp4')
 
 
-def build_model(config):
-    from mmaction.registry import MODELS
-    cfg = Config.fromfile(osp.join(REPO, 'configs', config))
-    with DefaultScope.overwrite_default_scope('mmaction'):
-        return MODELS.build(cfg.model)
+def build_config_model(config):
+    return build_model(Config.fromfile(osp.join(REPO, 'configs', config)))
 
 
 @pytest.mark.parametrize('config,expected', [('svformer_ucf101.py', 13_801_612),
                                              ('svformer_ntu60.py', 13_759_587)])
 def test_recognizer_parameter_count(config, expected):
-    model = build_model(config)
+    model = build_config_model(config)
     assert sum(p.numel() for p in model.parameters()) == expected
 
 
 def test_demo_config_builds_the_small_model():
-    model = build_model('svformer_demo.py')
+    model = build_config_model('svformer_demo.py')
     assert model.backbone.num_frames == 16
     assert sum(p.numel() for p in model.parameters()) < 1_000_000
 

@@ -23,6 +23,7 @@ from mmspike.datasets.pose import (Human36mClipDataset, LoadClipFrames,  # noqa:
 from mmspike.estimators.pose import VideoPoseLifter  # noqa: E402
 
 from helpers import REPO  # noqa: E402
+from mmspike.apis import build_model  # noqa: E402
 CONFIG = osp.join(REPO, 'configs', 'spikevideoformer_pose_h36m.py')
 DATASET_BASE = osp.join(REPO, 'configs', '_base_', 'datasets', 'h36m.py')
 TRAIN_ANN = 'annotation_body3d/fps50/h36m_train.npz'
@@ -464,12 +465,6 @@ def test_bad_arguments(h36m_root, kwargs, match):
 
 # ---------------------------------------------------------------------------------------------
 # The config
-
-def build_model(cfg):
-    from mmpose.registry import MODELS
-    with DefaultScope.overwrite_default_scope('mmpose'):
-        return MODELS.build(cfg.model)
-
 
 def test_config_loads_and_builds():
     cfg = Config.fromfile(CONFIG)

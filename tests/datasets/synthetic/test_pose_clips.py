@@ -6,6 +6,7 @@ import re
 import cv2
 import numpy as np
 import pytest
+from helpers import all_files
 
 from mmspike.datasets.synthetic.pose_clips import (MOTION_TYPES, SMPL_JOINT_NAMES, SMPL_PARENTS,
                                          action_name, axis_angle_to_matrix, forward_kinematics,
@@ -28,10 +29,6 @@ CX = CY = 641.0
 def small(tmp_path_factory):
     root = tmp_path_factory.mktemp('pose') / 'small'
     return root, write_dataset(root, **SMALL)
-
-
-def all_files(root):
-    return sorted(str(p.relative_to(root)) for p in root.rglob('*') if p.is_file())
 
 
 def load_poses(root, action, frames):

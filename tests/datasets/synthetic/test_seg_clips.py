@@ -6,6 +6,7 @@ import re
 import cv2
 import numpy as np
 import pytest
+from helpers import all_files
 
 from mmspike.datasets.synthetic.seg_clips import (CLASSES, PALETTE, THING_CLASSES, object_masks,
                                         render_frame, render_video, sample_video, write_dataset)
@@ -24,10 +25,6 @@ FRAME_STEM = re.compile(r'^\d{8}$')
 def small(tmp_path_factory):
     root = tmp_path_factory.mktemp('seg') / 'small'
     return root, write_dataset(root, **SMALL)
-
-
-def all_files(root):
-    return sorted(str(p.relative_to(root)) for p in root.rglob('*') if p.is_file())
 
 
 def read_video(root, video, frames):
