@@ -4,20 +4,26 @@ import shutil
 import sys
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = osp.dirname(osp.abspath(__file__))
-# OpenMMLab's convention for installable configs: mmengine resolves ``mmspike::path`` to
-# ``<installed mmspike>/.mim/configs/path`` (after a look-up in ``.mim/model-index.yml``).
-# ``configs/``, ``tools/`` and ``model-index.yml`` of the repository are
-# linked there for a development install (so edits show at once) and copied for a wheel/sdist.
+# OpenMMLab's convention for installable configs and tools: mmengine resolves
+# ``mmspike::path`` to ``<installed mmspike>/.mim/configs/path`` (after a look-up in
+# ``.mim/model-index.yml``), and ``mim search / train / test / run mmspike`` read
+# ``.mim/model-index.yml``, ``.mim/configs`` and ``.mim/tools`` (``demo/`` goes along when the
+# tree has it, as in the other OpenMMLab codebases).
 MIM_FILES = ('configs', 'tools', 'model-index.yml')
+MIM_OPTIONAL = ('demo',)
+MIM_IGNORE = shutil.ignore_patterns('__pycache__', '*.pyc')
 
 
-def add_mim_extension():
-    develop = any(cmd in sys.argv for cmd in ('develop', 'editable_wheel'))
+def link_mim_files():
+    """A development install (``pip install -e .``): link ``mmspike/.mim/<name>`` to the
+    repository's ``configs/``, ``tools/``, ``model-index.yml`` and ``demo/``, so edits show at
+    once."""
     mim_dir = osp.join(HERE, 'mmspike', '.mim')
     os.makedirs(mim_dir, exist_ok=True)
-    for name in MIM_FILES:
+    for name in MIM_FILES + MIM_OPTIONAL:
         src, dst = osp.join(HERE, name), osp.join(mim_dir, name)
         if not osp.exists(src):
             continue
@@ -25,12 +31,32 @@ def add_mim_extension():
             os.remove(dst)
         elif osp.isdir(dst):
             shutil.rmtree(dst)
-        if develop:
-            os.symlink(osp.relpath(src, mim_dir), dst)
-        elif osp.isfile(src):
-            shutil.copyfile(src, dst)
-        else:
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+        os.symlink(osp.relpath(src, mim_dir), dst)
+
+
+class BuildWithMimFiles(build_py):
+    """``build_py`` that copies ``configs/``, ``tools/``, ``model-index.yml`` and ``demo/`` into
+    the built package's ``.mim`` folder (wheels and regular installs); the source tree is not
+    touched."""
+
+    def run(self):
+        super().run()
+        if self.editable_mode:
+            return
+        mim_dir = osp.join(self.build_lib, 'mmspike', '.mim')
+        if osp.isdir(mim_dir):
+            shutil.rmtree(mim_dir)  # no file of a removed config stays behind from a last build
+        os.makedirs(mim_dir)
+        for name in MIM_FILES + MIM_OPTIONAL:
+            src = osp.join(HERE, name)
+            if name in MIM_OPTIONAL and not osp.exists(src):
+                continue
+            if not osp.exists(src):
+                raise FileNotFoundError(f'{src} is missing: the package ships it in .mim')
+            if osp.isfile(src):
+                shutil.copyfile(src, osp.join(mim_dir, name))
+            else:
+                shutil.copytree(src, osp.join(mim_dir, name), ignore=MIM_IGNORE)
 
 
 def read_version():
@@ -48,14 +74,17 @@ def read_requirements(name):
 
 
 # One extra per task codebase (``pip install "mmspike[action]"``); the version ranges are those of
-# mmspike/engine/versions.py: SUPPORTED, checked again at import by the adapters.  The exact
-# versions of the tested environment are in requirements/constraints.txt (tools/setup_env.sh).
-EXTRAS = {name: read_requirements(f'{name}.txt') for name in ('action', 'pose', 'seg', 'tests')}
+# mmspike/engine/versions.py: SUPPORTED, checked again at import by the adapters.  ``tools``: what
+# the stock analysis tools and mim need.  The exact versions of the tested environment are in
+# requirements/constraints.txt (tools/setup_env.sh).
+EXTRAS = {name: read_requirements(f'{name}.txt')
+          for name in ('action', 'pose', 'seg', 'tools', 'tests')}
 EXTRAS['all'] = EXTRAS['action'] + EXTRAS['pose'] + EXTRAS['seg']
 
 
 if __name__ == '__main__':
-    add_mim_extension()
+    if any(cmd in sys.argv for cmd in ('develop', 'editable_wheel')):
+        link_mim_files()
     setup(
         name='mmspike',
         version=read_version(),
@@ -64,9 +93,8 @@ if __name__ == '__main__':
         long_description_content_type='text/markdown',
         packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
         include_package_data=True,
-        package_data={'mmspike': ['ops/csrc/*.cpp', '.mim/model-index.yml', '.mim/configs/*.yml',
-                                  '.mim/configs/**/*.py', '.mim/tools/*.py',
-                                  '.mim/tools/*.sh', '.mim/tools/**/*.py']},
+        package_data={'mmspike': ['ops/csrc/*.cpp']},
+        cmdclass={'build_py': BuildWithMimFiles},
         python_requires='>=3.9',
         # Neither torch nor mmcv is required here: torch is chosen for the machine (CUDA or
         # CPU build), and mmcv is the user's choice between mmcv (compiled ops, needed by MMPose

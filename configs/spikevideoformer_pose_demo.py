@@ -4,8 +4,8 @@
 #   python tools/train.py configs/spikevideoformer_pose_demo.py
 #   python tools/test.py configs/spikevideoformer_pose_demo.py <work_dir>/epoch_7.pth --show-dir vis
 # Data: mmspike.datasets.synthetic.pose_clips written in the MMHPSD layout under data_root on
-# first use (from `embedded_dataset`; tools/train.py and tools/test.py call
-# mmspike.datasets.synthetic.prepare_embedded_dataset; deterministic by seed): subjects 1-12
+# first use (from `embedded_dataset`, by EmbeddedDatasetHook when the Runner is built: mmspike's
+# and the stock tools/train.py and tools/test.py; deterministic by seed): subjects 1-12
 # (MMHPSD's test subjects 1, 2, 7 are the test split), 32 sequences of 64 frames each, 64 x 64
 # frames (24,576 frames; many sequences seen few times generalise better than few seen often).
 # Clips of 8 frames, every other frame (gap 2).  Every frame of a clip is cut to the same square

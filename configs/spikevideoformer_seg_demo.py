@@ -5,8 +5,8 @@
 #   python tools/train.py configs/spikevideoformer_seg_demo.py
 #   python tools/test.py configs/spikevideoformer_seg_demo.py <work_dir>/<checkpoint> --show-dir vis
 # Data: mmspike.datasets.synthetic.seg_clips written in the VSPW layout under data_root on first
-# use (from `embedded_dataset`; tools/train.py and tools/test.py call
-# mmspike.datasets.synthetic.prepare_embedded_dataset; deterministic by seed): 96 training, 24
+# use (from `embedded_dataset`, by EmbeddedDatasetHook when the Runner is built: mmspike's and
+# the stock tools/train.py and tools/test.py; deterministic by seed): 96 training, 24
 # validation and 24 test videos of 24 frames, 80 x 80; six classes (sky, ground, ball, box, kite,
 # bar) over mask value 0, "others", which is ignored (reduce_zero_label, as VSPW).  Read by the
 # VSPW clip dataset with the generator's own classes (own_classes=True).
@@ -62,12 +62,10 @@ dataset = dict(type='VSPWClipDataset', data_root=data_root, metainfo=metainfo,
 train_dataloader = dict(
     batch_size=8, num_workers=1, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(dataset, split='train', clip_len=clip_len, stride=4, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=4, num_workers=1, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(dataset, split='val', clip_len=None, pipeline=test_pipeline, test_mode=True))
 test_dataloader = dict(val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))
 val_evaluator = dict(type='VideoIoUMetric', iou_metrics=['mIoU'], vc_lengths=(8, 16))

@@ -3,6 +3,20 @@ import pytest
 from mmengine.registry import DefaultScope
 
 
+def _drop_scopes_created_since(before):
+    for name in [n for n in DefaultScope._instance_dict if n not in before]:
+        DefaultScope._instance_dict.pop(name)
+
+
+@pytest.fixture(autouse=True, scope='module')
+def keep_default_scope_per_module():
+    """As :func:`keep_default_scope_per_test`, for the module-scoped fixtures (which run before
+    any function-scoped fixture): the scopes they create end with the module."""
+    before = set(DefaultScope._instance_dict)
+    yield
+    _drop_scopes_created_since(before)
+
+
 @pytest.fixture(autouse=True)
 def keep_default_scope_per_test():
     """Each Runner (and ``init_default_scope``) creates an mmengine ``DefaultScope`` instance, and
@@ -11,5 +25,4 @@ def keep_default_scope_per_test():
     does not decide where the next test's unscoped names are looked up."""
     before = set(DefaultScope._instance_dict)
     yield
-    for name in [n for n in DefaultScope._instance_dict if n not in before]:
-        DefaultScope._instance_dict.pop(name)
+    _drop_scopes_created_since(before)

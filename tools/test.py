@@ -2,7 +2,7 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options key=value ...]
                                            [--shuffle-frames] [--show-dir DIR]
-                                           [--launcher pytorch]
+                                           [--dump PKL] [--launcher pytorch]
     bash tools/dist_test.sh CONFIG CHECKPOINT N [args]
 
 ``--show-dir DIR`` writes pictures of the first test clips to DIR (relative: under the work dir):
@@ -20,7 +20,7 @@ from mmspike.datasets.synthetic import prepare_embedded_dataset
 from mmspike.engine import compat
 from mmspike.engine.dist import init_distributed
 from mmspike.engine.runner import (add_common_args, add_show_hook, ensure_checkpoint_check,
-                                   insert_shuffle_frames, load_run_config)
+                                   add_dump_metric, insert_shuffle_frames, load_run_config)
 from mmspike.hooks import BasePictureHook
 
 
@@ -35,6 +35,8 @@ def parse_args(argv=None):
                         'directory (relative: under the work dir): 3D pose: MP4 videos of '
                         'predicted vs ground-truth skeletons; segmentation: ground truth and '
                         'prediction overlaid on the frames')
+    parser.add_argument('--dump', help='also write the predictions of every test sample to '
+                        'this .pkl file (mmengine\'s DumpResults: the data samples as dicts)')
     add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -50,6 +52,8 @@ def main(argv=None):
     if args.shuffle_frames:
         insert_shuffle_frames(cfg.test_dataloader.dataset.pipeline)
     show_dir = add_show_hook(cfg, args.show_dir) if args.show_dir else None
+    if args.dump:
+        add_dump_metric(cfg, args.dump)
     # the process group first: the embedded dataset is written by one process behind a barrier
     init_distributed(cfg.launcher, cfg.get('env_cfg', {}).get('dist_cfg'))
     prepare_embedded_dataset(cfg)

@@ -14,7 +14,12 @@ default_hooks = dict(
     # mmspike.hooks.checkpoint_hooks: RNG states saved in every checkpoint and restored on resume
     # (exact resume); a checkpoint whose tensor shapes do not fit the model is refused.
     rng_state=dict(type='RNGStateHook'),
-    checkpoint_check=dict(type='CheckpointShapeCheckHook'))
+    checkpoint_check=dict(type='CheckpointShapeCheckHook'),
+    # mmspike.hooks.EmbeddedDatasetHook: writes the config's `embedded_dataset` (the demos'
+    # generated data) when the Runner is built, before any dataset is, so that the stock
+    # tools/train.py and tools/test.py of MMAction2, MMPose and MMSeg find it; nothing without
+    # one, and a dataset already written is reused.
+    embedded_dataset=dict(type='EmbeddedDatasetHook'))
 
 # SpikeResetHook: no membrane state leaks between batches.
 # FiringRateHook: logs the mean firing rate next to the val/test metrics.

@@ -22,7 +22,7 @@ from mmengine.config import Config
 from torch import nn
 
 from .model import config_scope
-from .video import VideoType, load_video, resize_and_crop
+from .video import VideoType, load_video
 
 TOPK = 5
 
@@ -225,6 +225,22 @@ def _frames_decoder(frames: np.ndarray) -> Callable[[dict], dict]:
     return decode
 
 
+def decoding_test_pipeline(pipeline: list, frames: np.ndarray, caller: str,
+                           sampler: Optional[Callable[[dict], dict]] = None) -> list:
+    """An action test pipeline that takes its frames from ``frames`` ``[T, H, W, 3]``: its
+    ``*Decode`` step replaced by :func:`_frames_decoder`, its ``*Init`` steps (which open the
+    file) left out, and, given a ``sampler``, its ``*SampleFrames`` step replaced by it."""
+    if sampler is not None:
+        pipeline = [sampler if _type_name(step).endswith('SampleFrames') else step
+                    for step in pipeline]
+    return _replace_frame_source(
+        pipeline, is_source=lambda name: name.endswith('Decode'),
+        make_source=lambda step: _frames_decoder(frames),
+        is_dropped=lambda name: name.endswith('Init'),
+        requirement='decode video frames in one *Decode step (e.g. DecordDecode)',
+        caller=caller)
+
+
 def inference_recognizer(model: nn.Module, video: VideoType, topk: int = TOPK) -> ActionResult:
     """Recognise the action of a video with an MMAction2 recognizer.
 
@@ -244,13 +260,7 @@ def inference_recognizer(model: nn.Module, video: VideoType, topk: int = TOPK) -
     """
     cfg = _check_model(model, RECOGNIZER, 'inference_recognizer')
     frames = load_video(video)
-    test_pipeline = first_test_pipeline(cfg)
-    steps = _replace_frame_source(
-        test_pipeline, is_source=lambda name: name.endswith('Decode'),
-        make_source=lambda step: _frames_decoder(frames),
-        is_dropped=lambda name: name.endswith('Init'),  # opens the file: frames are decoded
-        requirement='decode video frames in one *Decode step (e.g. DecordDecode)',
-        caller='inference_recognizer')
+    steps = decoding_test_pipeline(first_test_pipeline(cfg), frames, 'inference_recognizer')
     results = dict(total_frames=len(frames), start_index=0, modality='RGB',
                    filename=os.fspath(video) if isinstance(video, (str, os.PathLike))
                    else '<frames>')
@@ -282,63 +292,30 @@ class PoseResult:
     unit_scale: float = 1.0
 
 
-def clip_windows(num_frames: int, clip_len: int) -> List[Tuple[int, int]]:
-    """Consecutive windows of ``clip_len`` frames covering ``num_frames`` frames; the last one
-    ends at the last frame (it overlaps the one before when ``clip_len`` does not divide
-    ``num_frames``)."""
-    if num_frames < clip_len:
-        raise ValueError(f'the video has {num_frames} frames, fewer than the {clip_len} frames '
-                         f'of one clip of the model (its backbone num_frames)')
-    starts = list(range(0, num_frames - clip_len + 1, clip_len))
-    if starts[-1] + clip_len < num_frames:
-        starts.append(num_frames - clip_len)
-    return [(start, start + clip_len) for start in starts]
-
-
 def inference_pose(model: nn.Module, video: VideoType, size: Optional[int] = None) -> PoseResult:
     """Root-relative 3D joints of every frame of a video with a
-    :class:`~mmspike.estimators.pose.VideoPoseLifter`.
-
-    Every frame's shorter side is resized to ``size`` and the centre ``size x size`` cut out
-    (the person box of the test pipeline, ``CropClipToBox``, needs 2D joints a bare video does
-    not have); the model's data preprocessor normalises them.  A backbone built for clips of
-    ``num_frames`` frames runs on consecutive clips of that length (:func:`clip_windows`; in
-    the overlap of the last one, the joints of the earlier clip are kept), every clip from
-    reset neurons; otherwise on the whole video at once.
+    :class:`~mmspike.estimators.pose.VideoPoseLifter`, the frames taken as they are (no
+    ``gap``): :func:`~mmspike.apis.video_inference.inference_video` with ``frame_gap=1``,
+    clips of the backbone's ``num_frames`` one after the other (the last one ending at the last
+    frame; joints averaged where it overlaps the one before), no energy counted.
 
     Args:
         model (nn.Module): a VideoPoseLifter from :func:`~mmspike.apis.init_model`.
-        video (str | PathLike | np.ndarray): a video file or its frames ``[T, H, W, 3]`` RGB
-            uint8.
+        video (str | PathLike | np.ndarray): a video file, a frame folder or frames
+            ``[T, H, W, 3]`` RGB uint8.
         size (int, optional): the frame side. Defaults to the config's
             (:func:`frame_size_from_config`).
 
     Returns:
         PoseResult: the joints ``[T, J, 3]`` and how they were computed.
     """
-    from mmspike.neurons import reset_neurons
-    cfg = _check_model(model, POSE_LIFTER, 'inference_pose')
-    size = size if size is not None else frame_size_from_config(cfg, model)
-    if size is None:
-        raise ValueError('cannot tell the frame size from the config (no square crop_size, size '
-                         'or scale in its test pipeline, no backbone img_size); pass size=S')
-    frames = load_video(video)
-    clip = torch.from_numpy(np.stack([resize_and_crop(f, size) for f in frames]))
-    clip = clip.permute(3, 0, 1, 2)[None]  # [1, 3, T, S, S] uint8
-    steps = clip.shape[2]
-    windows = clip_windows(steps, getattr(model.backbone, 'num_frames', None) or steps)
-    joints, done = None, 0
-    with torch.no_grad():
-        for start, end in windows:
-            reset_neurons(model)
-            inputs = model.data_preprocessor(dict(inputs=clip[:, :, start:end]))['inputs']
-            out = model.head.forward(model.extract_feat(inputs))[0].float().cpu().numpy()
-            if joints is None:
-                joints = np.empty((steps, ) + out.shape[1:], np.float32)
-            joints[done:end] = out[done - start:]
-            done = end
-        reset_neurons(model)
-    return PoseResult(joints=joints, size=size, windows=windows,
+    from .video_inference import inference_video
+    _check_model(model, POSE_LIFTER, 'inference_pose')
+    clip_len = getattr(model.backbone, 'num_frames', None)
+    result = inference_video(model, video, energy=False, frame_gap=1, stride=clip_len,
+                             frame_size=size)
+    return PoseResult(joints=result.joints, size=result.frame_size,
+                      windows=[(w[0], w[-1] + 1) for w in result.windows],
                       unit_scale=float(getattr(model.head, 'unit_scale', 1.0)))
 
 
@@ -382,10 +359,12 @@ def inference_segmentor(model: nn.Module, video: VideoType) -> SegResult:
     """A class map for every frame of a video with a
     :class:`~mmspike.estimators.seg.VideoEncoderDecoder`.
 
-    The frames go through the config's test pipeline with ``LoadClipFrames`` given the frames
-    (and the other loading steps, e.g. ``LoadClipSegMaps``, left out), then through
-    ``model.test_step``: the segmentor's temporal windows (``test_cfg`` ``clip_len`` /
-    ``clip_stride``) and the prediction resized back to the frame size.
+    :func:`~mmspike.apis.video_inference.inference_video` without energy: the frames go
+    through the config's test pipeline with ``LoadClipFrames`` given the frames (and the other
+    loading steps, e.g. ``LoadClipSegMaps``, left out), then through ``model.test_step``: the
+    segmentor's temporal windows (``test_cfg`` ``clip_len`` / ``clip_stride``) and the
+    prediction resized back to the frame size.  A video shorter than one window is padded
+    with its last frame.
 
     Args:
         model (nn.Module): a VideoEncoderDecoder from :func:`~mmspike.apis.init_model`.
@@ -395,15 +374,7 @@ def inference_segmentor(model: nn.Module, video: VideoType) -> SegResult:
     Returns:
         SegResult: the class maps ``[T, H, W]`` and the class names.
     """
-    cfg = _check_model(model, SEGMENTOR, 'inference_segmentor')
-    frames = load_video(video)
-    test_pipeline = first_test_pipeline(cfg)
-    steps = _replace_frame_source(
-        test_pipeline, is_source=lambda name: name == 'LoadClipFrames',
-        make_source=lambda step: _frames_loader(frames, step),
-        is_dropped=lambda name: name.startswith('Load'),
-        requirement='read the frames in one LoadClipFrames step', caller='inference_segmentor')
-    data = _run_pipeline(cfg, steps, {})
-    sample = _test_step(model, data)[0]
-    class_maps = sample.pred_sem_seg.data.cpu().numpy().astype(np.int64)
-    return SegResult(class_maps=class_maps, classes=class_names_from_config(cfg))
+    from .video_inference import inference_video
+    _check_model(model, SEGMENTOR, 'inference_segmentor')
+    result = inference_video(model, video, energy=False)
+    return SegResult(class_maps=result.class_maps, classes=result.class_names)

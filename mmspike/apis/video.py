@@ -131,8 +131,9 @@ def load_video(video: VideoType, max_frames: Optional[int] = None) -> np.ndarray
     """The frames of ``video`` as one array ``[T, H, W, 3]`` RGB uint8.
 
     Args:
-        video (str | PathLike | np.ndarray): a video file (anything OpenCV decodes) or its
-            frames, ``[T, H, W, 3]`` RGB uint8.
+        video (str | PathLike | np.ndarray): a video file (anything OpenCV decodes), a folder
+            of frame images (:func:`load_frame_folder`) or the frames, ``[T, H, W, 3]`` RGB
+            uint8.
         max_frames (int, optional): keep at most this many frames. Defaults to None (all).
 
     Raises:
@@ -141,8 +142,58 @@ def load_video(video: VideoType, max_frames: Optional[int] = None) -> np.ndarray
             with at least one frame.
         TypeError: ``video`` is neither a path nor an array.
     """
+    if isinstance(video, (str, os.PathLike)) and osp.isdir(video):
+        return check_frames(load_frame_folder(video, max_frames))
     if isinstance(video, (str, os.PathLike)):
         frames = [bgr_to_rgb(bgr) for bgr, _ in VideoFrames(video, max_frames)]
         return check_frames(np.stack(frames))
     frames = check_frames(video)
     return frames if max_frames is None else frames[:max_frames]
+
+
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+def load_frame_folder(folder: Union[str, os.PathLike],
+                      max_frames: Optional[int] = None) -> np.ndarray:
+    """The images of ``folder`` (``IMAGE_SUFFIXES``, sorted by name; other files ignored) as
+    frames ``[T, H, W, 3]`` RGB uint8.
+
+    Raises:
+        ValueError: the folder holds no image, an image cannot be decoded, or the images differ
+            in size (each named).
+    """
+    import cv2
+    folder = os.fspath(folder)
+    names = sorted(name for name in os.listdir(folder)
+                   if osp.splitext(name)[1].lower() in IMAGE_SUFFIXES)
+    if not names:
+        raise ValueError(f'frame folder {folder!r} holds no image ({", ".join(IMAGE_SUFFIXES)})')
+    if max_frames is not None:
+        names = names[:max_frames]
+    frames = []
+    for name in names:
+        path = osp.join(folder, name)
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f'cannot decode frame {path!r} (not an image, or corrupt)')
+        if frames and bgr.shape != frames[0].shape:
+            raise ValueError(f'frame {path!r} is {bgr.shape[1]}x{bgr.shape[0]}, the first frame '
+                             f'of the folder {frames[0].shape[1]}x{frames[0].shape[0]}: the '
+                             f'frames of a video must have one size')
+        frames.append(bgr)
+    return np.stack([bgr_to_rgb(bgr) for bgr in frames])
+
+
+def video_fps(video: VideoType) -> Optional[float]:
+    """Frames per second of a video file (None for a folder, an array, or a file that does not
+    say)."""
+    if not isinstance(video, (str, os.PathLike)) or not osp.isfile(video):
+        return None
+    import cv2
+    capture = cv2.VideoCapture(os.fspath(video))
+    try:
+        fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+    finally:
+        capture.release()
+    return fps if fps > 0 else None

@@ -100,14 +100,17 @@ def runner_checkpoint_globals() -> List[Union[Callable, tuple]]:
     validation and ``save_best``) and listing
     ``torch.serialization.get_unsafe_globals_in_checkpoint``: ``HistoryBuffer``,
     ``builtins.getattr`` (restricted, :func:`history_buffer_getattr`), ``numpy.ndarray``,
-    ``numpy.dtype``, numpy's ``_reconstruct`` and ``scalar``.
+    ``numpy.dtype``, numpy's ``_reconstruct`` and ``scalar``; and ``builtins.bytes``, which
+    pickles the buffer of an empty numpy array (MMPose's parsed dataset metainfo, saved in the
+    checkpoint's ``dataset_meta``, holds some).
 
     Returns:
         list: entries for ``torch.serialization.safe_globals`` (callables, or
         ``(callable, 'module.name')`` pairs).
     """
     from mmengine.logging import HistoryBuffer
-    return [HistoryBuffer, (history_buffer_getattr, 'builtins.getattr')] + _numpy_callables()
+    return [HistoryBuffer, (history_buffer_getattr, 'builtins.getattr'), bytes] + \
+        _numpy_callables()
 
 
 def allowed_global_names() -> List[str]:

@@ -21,11 +21,12 @@ Runner repairs (mmengine):
   the new one is written), so a process killed during a save leaves a truncated file.  Local
   writes become atomic (temporary file, fsync, ``os.replace``) and old checkpoints are removed
   only after the new one and the pointer are written.  No upstream issue found.
-* :func:`repair_mmengine_package_config_paths` (mmengine <= 0.10.7) - ``pkg::folder/cfg.py``
-  resolves but ``pkg::cfg.py`` is rejected (a regex demands a folder), so configs at the top of
-  a package's ``.mim/configs`` cannot be inherited as ``_base_ = 'mmspike::svformer_demo.py'``;
-  and the configs of an editable install (PEP 660 import hook) are looked for in
-  ``site-packages``.
+* :func:`repair_mmengine_package_config_paths` (mmengine <= 0.10.7) - ``pkg::`` resolves only
+  for the OpenMMLab packages listed in mmengine's ``MODULE2PACKAGE`` ("mmengine does not support
+  to load mmspike config") and only as ``pkg::folder/cfg.py`` (a regex demands a folder), so
+  configs at the top of a package's ``.mim/configs`` cannot be inherited as
+  ``_base_ = 'mmspike::svformer_demo.py'``; and the configs of an editable install (PEP 660
+  import hook) are looked for in ``site-packages``.
 * :func:`repair_mmengine_cpu_distributed` (mmengine <= 0.10.7, no CUDA) - the ``pytorch``
   launcher calls ``torch.cuda.set_device`` whatever the backend, the DDP wrapper passes
   ``device_ids`` and ``sync_bn`` uses torch's GPU-only SyncBatchNorm, so torchrun training fails
@@ -243,7 +244,9 @@ def package_and_cfg_path(cfg_path):
 
     mmengine 0.10.7's ``_get_package_and_cfg_path`` accepts only ``pkg::folder/file`` (its regex
     requires a ``/``), so ``_base_ = 'mmspike::svformer_demo.py'`` fails with "please specify the
-    package name and relative config path" although the file is where ``.mim/configs`` puts it.
+    package name and relative config path" although the file is where ``.mim/configs`` puts it,
+    and it asserts that ``pkg`` is one of the packages in its ``MODULE2PACKAGE`` table, which
+    lists OpenMMLab's codebases only.
     """
     package, sep, path = cfg_path.partition('::')
     if not sep or not package or not path or not package.replace('_', '').isalnum():
@@ -283,8 +286,9 @@ def repair_mmengine_package_config_paths():
     registry scope of its own (its modules are in mmengine's root registries, so that every
     codebase's scope finds them), so ``_scope_='mmspike'`` would only make every build fall back
     to the current registry with a warning.  Applied by :func:`apply`; a config parsed before an
-    adapter is imported (a codebase's stock ``tools/train.py``) still needs
-    ``pkg::folder/file.py`` and gets the warnings.
+    adapter is imported (by a codebase's stock ``tools/train.py``) cannot inherit ``mmspike::``
+    configs: ``mim train mmspike CONFIG`` runs mmspike's ``tools/train.py``, which applies it
+    first.
     """
     import mmengine.config.config as config_module
     config_module._get_package_and_cfg_path = package_and_cfg_path

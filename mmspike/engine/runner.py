@@ -90,14 +90,22 @@ SHOW_HOOKS = {'VideoPoseLifter': 'PoseVideoHook', 'VideoEncoderDecoder': 'SegCli
 
 
 def add_show_hook(cfg, show_dir):
-    """Append the picture hook of the config's model type (:data:`SHOW_HOOKS`) writing to
-    ``show_dir`` (relative: under ``cfg.work_dir``) to ``cfg.custom_hooks``; return the absolute
-    output directory."""
+    """Switch on the picture hook of the config's model type (:data:`SHOW_HOOKS`) writing to
+    ``show_dir`` (relative: under ``cfg.work_dir``); return the absolute output directory.
+
+    The runtime bases make that hook ``default_hooks.visualization``, switched off: it is
+    switched on there (``enable=True``, ``out_dir``).  A config without it gets the hook
+    appended to ``cfg.custom_hooks``."""
     model_type = cfg.model.get('type')
     if model_type not in SHOW_HOOKS:
         raise ValueError(f'--show-dir is implemented for the models {sorted(SHOW_HOOKS)}; this '
                          f'config\'s model is {model_type!r}')
     out_dir = osp.abspath(show_dir if osp.isabs(show_dir) else osp.join(cfg.work_dir, show_dir))
+    default_hooks = cfg.get('default_hooks', None) or {}
+    visualization = default_hooks.get('visualization', None)
+    if visualization is not None and visualization.get('type') == SHOW_HOOKS[model_type]:
+        visualization.update(enable=True, out_dir=out_dir)
+        return out_dir
     hooks = list(cfg.get('custom_hooks', None) or [])
     hooks.append(dict(type=SHOW_HOOKS[model_type], out_dir=out_dir))
     cfg.custom_hooks = hooks
@@ -115,3 +123,14 @@ def ensure_checkpoint_check(cfg):
         default_hooks['checkpoint_check'] = dict(type='CheckpointShapeCheckHook')
         cfg.default_hooks = default_hooks
     return cfg
+
+
+def add_dump_metric(cfg, path):
+    """Append mmengine's ``DumpResults`` (every test sample's predictions, as dicts, pickled to
+    ``path``, a ``.pkl`` file) to ``cfg.test_evaluator``, as the stock ``--dump`` options do."""
+    if not str(path).endswith(('.pkl', '.pickle')):
+        raise ValueError(f'--dump writes a pickle: the file must end in .pkl or .pickle, got '
+                         f'{path!r}')
+    evaluators = cfg.test_evaluator
+    evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
+    cfg.test_evaluator = evaluators + [dict(type='DumpResults', out_file_path=str(path))]

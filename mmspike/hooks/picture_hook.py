@@ -1,10 +1,12 @@
-"""What the ``tools/test.py --show-dir`` hooks share: output directory, clip budget, one clip
-per sequence, the walk over a test iteration's outputs, file names, warnings given once, a
-summary at the end of the test."""
+"""What the ``tools/test.py --show-dir`` hooks share: output directory, on / off switches (those
+of MMPose's and MMSeg's stock ``tools/test.py``), clip budget, one clip per sequence, the walk
+over a test iteration's outputs, file names, warnings given once, a summary at the end of the
+test."""
 from __future__ import annotations
 
 import os.path as osp
 import re
+from typing import Optional
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
@@ -13,10 +15,26 @@ from mmengine.hooks import Hook
 class BasePictureHook(Hook):
     """Base of the hooks that draw the first test clips (not registered).
 
+    The runtime bases (``configs/_base_/runtime_mmpose.py``, ``runtime_mmseg.py``) make a
+    subclass their ``default_hooks.visualization``, switched off, so that a test writes
+    pictures only when asked: MMPose's stock ``tools/test.py --show-dir DIR`` sets ``enable``,
+    ``out_dir``, ``show``, ``interval`` (and ``wait_time`` with ``--show``); MMSeg's sets
+    ``draw`` (and ``show``, ``wait_time``) and the visualizer's ``save_dir``, which a subclass
+    may take as its directory (:meth:`_default_out_dir`); mmspike's ``tools/test.py
+    --show-dir`` sets ``enable`` and ``out_dir`` (:func:`mmspike.engine.runner.add_show_hook`).
+
     Args:
-        out_dir (str): output directory; a relative one is taken under the runner's
-            ``work_dir``.
-        max_clips (int): clips to draw.
+        out_dir (str, optional): output directory; a relative one is taken under the runner's
+            ``work_dir``.  Defaults to None: :meth:`_default_out_dir`; without one an enabled
+            hook writes nothing and warns once.
+        max_clips (int): clips to draw. Defaults to 4.
+        enable (bool): draw (MMPose's switch). Defaults to True.
+        draw (bool): draw (MMSeg's switch). Defaults to False.  The hook draws when ``enable``
+            or ``draw`` is true.
+        interval (int): draw from every ``interval``-th test iteration. Defaults to 1.
+        show (bool): also show the pictures in a window, where the subclass can. Defaults to
+            False.
+        wait_time (float): seconds a shown picture stays. Defaults to 0.
 
     :meth:`after_test_iter` (main process only) hands each output data sample to
     :meth:`_draw_sample` until ``max_clips`` files are written.  A subclass draws a sample
@@ -30,37 +48,70 @@ class BasePictureHook(Hook):
     #: the metainfo key naming the sequence a clip comes from (one clip drawn per sequence)
     sequence_key = 'video'
 
-    def __init__(self, out_dir: str, max_clips: int):
+    def __init__(self, out_dir: Optional[str] = None, max_clips: int = 4, enable: bool = True,
+                 draw: bool = False, interval: int = 1, show: bool = False,
+                 wait_time: float = 0.):
         name = type(self).__name__
-        if not out_dir or not isinstance(out_dir, str):
-            raise ValueError(f'{name}: out_dir must be a non-empty path, got {out_dir!r}')
+        if out_dir is not None and (not out_dir or not isinstance(out_dir, str)):
+            raise ValueError(f'{name}: out_dir must be a non-empty path or None, got '
+                             f'{out_dir!r}')
         if isinstance(max_clips, bool) or not isinstance(max_clips, int) or max_clips < 0:
             raise ValueError(f'{name}: max_clips must be an int >= 0, got {max_clips!r}')
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+            raise ValueError(f'{name}: interval must be an int >= 1, got {interval!r}')
+        if isinstance(wait_time, bool) or not isinstance(wait_time, (int, float)) \
+                or wait_time < 0:
+            raise ValueError(f'{name}: wait_time must be a number >= 0, got {wait_time!r}')
         self.out_dir = out_dir
         self.max_clips = max_clips
+        self.enable = bool(enable)
+        self.draw = bool(draw)
+        self.interval = interval
+        self.show = bool(show)
+        self.wait_time = float(wait_time)
         self._reset()
+
+    @property
+    def active(self) -> bool:
+        """Whether the hook draws: ``enable`` or ``draw``."""
+        return self.enable or self.draw
 
     def _reset(self):
         self.written = []
         self._sequences = set()
         self._warned = set()
         self._directory = None
+        self._started = False
 
     def _warn(self, runner, key, message):
         if key not in self._warned:
             self._warned.add(key)
             runner.logger.warning(f'{type(self).__name__}: {message}')
 
+    def _default_out_dir(self, runner) -> Optional[str]:
+        """The directory used when ``out_dir`` is None (here: none)."""
+        return None
+
     def before_test(self, runner) -> None:
         self._reset()
-        self._directory = self.out_dir if osp.isabs(self.out_dir) \
-            else osp.join(runner.work_dir, self.out_dir)
+        self._started = True
+        if not self.active:
+            return
+        out_dir = self.out_dir or self._default_out_dir(runner)
+        if out_dir:
+            self._directory = out_dir if osp.isabs(out_dir) \
+                else osp.join(runner.work_dir, out_dir)
 
     def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if not is_main_process() or not outputs or len(self.written) >= self.max_clips:
+        if not self.active or not is_main_process() or not outputs \
+                or len(self.written) >= self.max_clips or batch_idx % self.interval:
             return
-        if self._directory is None:  # called without before_test
+        if not self._started:  # called without before_test
             self.before_test(runner)
+        if self._directory is None:
+            self._warn(runner, 'no-dir', 'no output directory (give tools/test.py '
+                       '--show-dir DIR): nothing written')
+            return
         if not self._can_draw(runner):
             return
         for sample in outputs:
@@ -104,5 +155,5 @@ class BasePictureHook(Hook):
         raise NotImplementedError
 
     def after_test(self, runner) -> None:
-        if is_main_process() and self._directory is not None:
+        if self.active and is_main_process() and self._directory is not None:
             runner.logger.info(f'{type(self).__name__}: {self._summary()}')

@@ -4,9 +4,13 @@ BatchNorm (``csrc/neuron_cpu.cpp``, :mod:`mmspike.ops.temporal_norm`); :func:`fo
 (:mod:`mmspike.ops.neuron_triton`, not yet run on a GPU).  The neurons the kernels implement
 are the members of :class:`NeuronKernelKind`; any other neuron runs its PyTorch loop.
 
-The kernels are built with :func:`torch.utils.cpp_extension.load` on first use (about a minute,
-once per machine and torch version; ``tools/setup_env.sh`` builds them while it sets up the
-environment) into ``$MMSPIKE_EXT_DIR`` (default ``~/.cache/mmspike/torch_extensions``).  Where
+The kernels are built with :func:`torch.utils.cpp_extension.load` on first use (about a minute;
+``tools/setup_env.sh`` builds them while it sets up the environment) into a directory of
+``$MMSPIKE_EXT_DIR`` (default ``~/.cache/mmspike/torch_extensions``) named by
+:func:`kernel_build_key`: the hash of the sources' bytes, the compile flags, the torch, CUDA and
+Python versions and the toolchain paths the build file names.  The sources are compiled from a
+copy in that directory, so the build file is the same for every copy of mmspike (two clones, a
+wheel and a clone) and they share one build instead of rebuilding each other's.  Where
 they cannot be built (no C++ compiler, no ninja) or where ``MMSPIKE_NEURON_KERNELS=0``, the
 fused neurons run their PyTorch loop instead, which gives the same results more slowly; the
 reason is given once as a warning and by :func:`cpu_kernel_status`.
@@ -17,11 +21,15 @@ Tensors of any dense memory layout (e.g. channels-last maps) are passed without 
 elements lie.
 """
 import enum
+import hashlib
 import logging
 import os
 import os.path as osp
+import sys
+import sysconfig
+import tempfile
 import warnings
-from typing import Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
@@ -55,17 +63,102 @@ class NeuronKernelKind(enum.IntEnum):
         return self in (NeuronKernelKind.PLIF_DECAY, NeuronKernelKind.PLIF_NO_DECAY)
 
 
-_SOURCE = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc', 'neuron_cpu.cpp')
+_SOURCES = (osp.join(osp.dirname(osp.abspath(__file__)), 'csrc', 'neuron_cpu.cpp'), )
+_NAME = 'mmspike_neuron_cpu'
+# -ffp-contract=off: no fused multiply-adds, so each operation rounds as PyTorch's elementwise
+# kernels do and the spikes equal the reference's; -fno-trapping-math lets the compiler turn
+# branches into selects and vectorise
+_CFLAGS = ('-O3', '-fopenmp', '-ffp-contract=off', '-fno-trapping-math')
+_LDFLAGS = ('-fopenmp', )
 _state = dict(module=None, error=None, tried=False)
 
 
-def _build_directory() -> str:
-    root = os.environ.get('MMSPIKE_EXT_DIR',
+def _extension_root() -> str:
+    return os.environ.get('MMSPIKE_EXT_DIR',
                           osp.join(osp.expanduser('~'), '.cache', 'mmspike', 'torch_extensions'))
-    tag = f'torch{torch.__version__.replace("+", "_")}'
-    path = osp.join(root, tag)
+
+
+def _toolchain() -> Tuple[str, ...]:
+    """What ``build.ninja`` names besides the sources and flags: the C++ compiler (as
+    :mod:`torch.utils.cpp_extension` picks it), torch's headers and libraries and Python's
+    headers.  A change of any of them changes the build commands, which ninja rebuilds for, so
+    each gets a build of its own."""
+    return (os.environ.get('CXX', 'c++'), osp.dirname(osp.abspath(torch.__file__)),
+            sysconfig.get_paths()['include'])
+
+
+def kernel_build_key(sources: Sequence[str], torch_version: str, cuda_version: Optional[str],
+                     python_tag: str = f'py{sys.version_info[0]}{sys.version_info[1]}',
+                     toolchain: Sequence[str] = (), flags: Sequence[str] = _CFLAGS + _LDFLAGS
+                     ) -> str:
+    """The name of the build directory of the kernels compiled from ``sources``, e.g.
+    ``torch2.14.1-cu130-py311-<12 hex digits>``: the same for byte-identical sources wherever
+    they lie, another one when a source's bytes or name, the flags, the torch, CUDA or Python
+    version or the toolchain change.
+
+    Args:
+        sources (Sequence[str]): Paths of the source files (read; only their file names and
+            bytes count).
+        torch_version (str): ``torch.__version__``.
+        cuda_version (str, optional): ``torch.version.cuda``; None for a CPU-only torch.
+        python_tag (str): The Python version the module is built for, e.g. ``'py311'``.
+        toolchain (Sequence[str]): Compiler and include/library paths (:func:`_toolchain`).
+        flags (Sequence[str]): The compile and link flags.
+    """
+    digest = hashlib.sha256()
+    fields = (_NAME, torch_version, str(cuda_version), python_tag, *toolchain, *flags)
+    for field in fields:
+        digest.update(field.encode() + b'\0')
+    for path in sources:
+        with open(path, 'rb') as f:
+            content = f.read()
+        digest.update(osp.basename(path).encode() + b'\0' + str(len(content)).encode() + b'\0')
+        digest.update(content)
+    cuda = f'cu{cuda_version.replace(".", "")}' if cuda_version else 'cpu'
+    version = torch_version.split('+')[0]
+    return f'torch{version}-{cuda}-{python_tag}-{digest.hexdigest()[:12]}'
+
+
+def _build_directory() -> str:
+    """The build directory of this torch and these sources (created)."""
+    path = osp.join(_extension_root(), kernel_build_key(
+        _SOURCES, torch.__version__, torch.version.cuda, toolchain=_toolchain()))
     os.makedirs(path, exist_ok=True)
     return path
+
+
+def _copy_sources(build_directory: str) -> List[str]:
+    """Copies of the sources in ``build_directory`` (written once, atomically, under the lock
+    :func:`torch.utils.cpp_extension.load` takes there), which the build compiles: the build
+    file then names the same paths for every copy of mmspike.  An existing copy is left as it
+    is (its modification time tells ninja the object is up to date) unless its bytes differ."""
+    from filelock import FileLock  # a dependency of torch, whose own lock it is
+    names = [osp.basename(path) for path in _SOURCES]
+    if len(set(names)) != len(names):
+        raise ValueError(f'the kernel sources need distinct file names, got {names}')
+    copies = []
+    with FileLock(osp.join(build_directory, 'lock')):
+        for path, name in zip(_SOURCES, names):
+            with open(path, 'rb') as f:
+                content = f.read()
+            target = osp.join(build_directory, name)
+            if osp.isfile(target):
+                with open(target, 'rb') as f:
+                    if f.read() == content:
+                        copies.append(target)
+                        continue
+            fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', suffix='.tmp', dir=build_directory)
+            try:
+                with os.fdopen(fd, 'wb') as f:
+                    f.write(content)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, target)
+            except BaseException:
+                if osp.exists(tmp):
+                    os.remove(tmp)
+                raise
+            copies.append(target)
+    return copies
 
 
 def load_cpu_kernels(verbose: bool = False):
@@ -87,14 +180,10 @@ def load_cpu_kernels(verbose: bool = False):
             from torch.utils.cpp_extension import load
         finally:
             cpp_logger.setLevel(level)
+        build_directory = _build_directory()
         _state['module'] = load(
-            name='mmspike_neuron_cpu', sources=[_SOURCE], build_directory=_build_directory(),
-            # -ffp-contract=off: no fused multiply-adds, so each operation rounds as PyTorch's
-            # elementwise kernels do and the spikes equal the reference's
-            # -fno-trapping-math lets the compiler turn branches into selects and vectorise
-            extra_cflags=['-O3', '-fopenmp', '-ffp-contract=off', '-fno-trapping-math'],
-            extra_ldflags=['-fopenmp'],
-            verbose=verbose)
+            name=_NAME, sources=_copy_sources(build_directory), build_directory=build_directory,
+            extra_cflags=list(_CFLAGS), extra_ldflags=list(_LDFLAGS), verbose=verbose)
     except Exception as exc:  # no compiler, no ninja, a build error: fall back, loudly
         _state['error'] = f'{type(exc).__name__}: {str(exc).strip().splitlines()[-1:]}'
         warnings.warn('mmspike: the C++ kernels of the fused neurons could not be built '

@@ -1,8 +1,12 @@
 """The fused neurons (compiled CPU kernels and their PyTorch loop) against the reference loop:
 spikes, membranes and gradients (input, PLIF ``w``, the carried state) in float64 and float32,
 state kept across calls, any memory layout."""
+import os
 import os.path as osp
 import re
+import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -274,3 +278,89 @@ def test_kernels_reject_unknown_kinds():
     if module is not None:
         with pytest.raises(RuntimeError, match='unknown neuron kind 7'):
             module.neuron_forward(x, x[0], False, False, 7, 2.0, 1.0, 0.0, True, 2.0, 0.0, True)
+
+
+def test_kernel_build_key_follows_the_sources_bytes_not_their_path(tmp_path):
+    """Byte-identical sources at other paths share a build directory; other bytes, another
+    file name, another torch, CUDA or Python version, toolchain or flags get their own."""
+    source = neuron_kernels._SOURCES[0]
+    name = osp.basename(source)
+    with open(source, 'rb') as f:
+        content = f.read()
+    paths = {}
+    for folder, data, file_name in (('a', content, name), ('b/c', content, name),
+                                    ('edited', content + b'\n', name),
+                                    ('renamed', content, 'other.cpp')):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / file_name).write_bytes(data)
+        paths[folder] = str(tmp_path / folder / file_name)
+
+    def key(path, torch_version='2.14.1+cu130', cuda_version='13.0', **kwargs):
+        return neuron_kernels.kernel_build_key([path], torch_version, cuda_version, **kwargs)
+
+    base = key(source)
+    assert key(paths['a']) == key(paths['b/c']) == base
+    assert re.fullmatch(r'torch2\.14\.1-cu130-py\d+-[0-9a-f]{12}', base), base
+    others = [key(paths['edited']), key(paths['renamed']), key(source, '2.14.2+cu130'),
+              key(source, '2.14.1+cu130.post1'), key(source, cuda_version='12.8'),
+              key(source, cuda_version=None), key(source, python_tag='py312'),
+              key(source, toolchain=('c++', '/other/torch', '/usr/include/python3.11')),
+              key(source, flags=('-O2', ))]
+    assert base not in others and len(set(others)) == len(others), (base, others)
+    assert key(source, cuda_version=None).startswith('torch2.14.1-cpu-')
+
+
+def test_sources_are_copied_once_into_the_build_directory(tmp_path, monkeypatch):
+    """The build compiles a copy in the build directory, written once: a second call leaves it
+    (and its modification time, which ninja compares) as it is; a copy with other bytes is
+    replaced."""
+    monkeypatch.setenv('MMSPIKE_EXT_DIR', str(tmp_path))
+    build = neuron_kernels._build_directory()
+    assert osp.dirname(build) == str(tmp_path)
+    assert osp.basename(build) == neuron_kernels.kernel_build_key(
+        neuron_kernels._SOURCES, torch.__version__, torch.version.cuda,
+        toolchain=neuron_kernels._toolchain())
+    copies = neuron_kernels._copy_sources(build)
+    assert [osp.dirname(c) for c in copies] == [build]
+    with open(neuron_kernels._SOURCES[0], 'rb') as f:
+        content = f.read()
+    with open(copies[0], 'rb') as f:
+        assert f.read() == content
+    os.utime(copies[0], ns=(10**18, 10**18))
+    assert neuron_kernels._copy_sources(build) == copies
+    assert os.stat(copies[0]).st_mtime_ns == 10**18
+    with open(copies[0], 'wb') as f:
+        f.write(content[:100])
+    neuron_kernels._copy_sources(build)
+    with open(copies[0], 'rb') as f:
+        assert f.read() == content
+    assert not [n for n in os.listdir(build) if n.endswith('.tmp')]
+
+
+def test_two_copies_of_the_package_share_one_build(tmp_path):
+    """Two copies of the package at other paths load the kernel this process built (in the same
+    ``$MMSPIKE_EXT_DIR``) without compiling it again."""
+    assert neuron_kernels.load_cpu_kernels() is not None, neuron_kernels.cpu_kernel_status()
+    build = neuron_kernels._build_directory()
+    outputs = [osp.join(build, name) for name in ('neuron_cpu.o', 'mmspike_neuron_cpu.so')]
+    before = [os.stat(path).st_mtime_ns for path in outputs]
+    package = osp.dirname(osp.dirname(osp.abspath(neuron_kernels.__file__)))
+    script = ('from mmspike.ops import neuron_kernels as k\n'
+              'module = k.load_cpu_kernels()\n'
+              'print(k.__file__)\n'
+              'print(module.__file__ if module is not None else k.cpu_kernel_status())\n')
+    for name in ('a', 'b'):
+        root = tmp_path / name
+        shutil.copytree(package, root / 'mmspike',
+                        ignore=shutil.ignore_patterns('__pycache__'))
+        env = dict(os.environ, MMSPIKE_EXT_DIR=neuron_kernels._extension_root(),
+                   PYTHONPATH=os.pathsep.join(
+                       p for p in (str(root), os.environ.get('PYTHONPATH')) if p))
+        result = subprocess.run([sys.executable, '-c', script], env=env, cwd=str(tmp_path),
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+        module_file, loaded = result.stdout.split('\n')[-3:-1]
+        assert module_file == str(root / 'mmspike' / 'ops' / 'neuron_kernels.py')
+        assert loaded == outputs[1], f'copy {name} loaded {loaded}, expected {outputs[1]}'
+    after = [os.stat(path).st_mtime_ns for path in outputs]
+    assert after == before, f'a copy of the package rebuilt the kernel in {build}'

@@ -30,7 +30,6 @@ test_pipeline = train_pipeline
 train_dataloader = dict(
     batch_size=8, num_workers=2, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
     # gap 2 as at test time; clip starts clip_len * gap frames apart (the default stride): no
     # overlap, since each motion is already seen by 4 cameras.
     dataset=dict(type=dataset_type, data_root=data_root, ann_file=train_ann_file,
@@ -39,7 +38,6 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=8, num_workers=2, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
     # gap 2: every other frame of the 50 fps annotations (25 fps).  The mean-pose baseline is
     # the training split's (mean_pose_ann_file), never the test poses'.
     dataset=dict(type=dataset_type, data_root=data_root, ann_file=test_ann_file,

@@ -17,14 +17,12 @@ test_pipeline = [dict(type='LoadClipFrames', size=img_size), dict(type='PackClip
 train_dataloader = dict(
     batch_size=8, num_workers=2, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
     # gap 2 as at test time; clip starts clip_len frames apart, so training clips overlap by half.
     dataset=dict(type=dataset_type, data_root=data_root, split='train', clip_len=clip_len,
                  gap=2, stride=clip_len, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=8, num_workers=2, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
     # gap 2: every other frame, the authors' test setting.
     dataset=dict(type=dataset_type, data_root=data_root, split='test', clip_len=clip_len,
                  gap=2, pipeline=test_pipeline, test_mode=True))

@@ -24,13 +24,11 @@ test_pipeline = [
 train_dataloader = dict(
     batch_size=2, num_workers=2, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, split='train', clip_len=clip_len,
                  stride=clip_len, skip_short_videos=True, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1, num_workers=2, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, split='val', clip_len=None,
                  pipeline=test_pipeline, test_mode=True))
 test_dataloader = val_dataloader

@@ -36,20 +36,82 @@ def skeleton_links(parents: Sequence[int]) -> List[Tuple[int, int]]:
     return [(parent, child) for child, parent in enumerate(parents) if parent >= 0]
 
 
+#: MMPose's body colours (RGB): left joints and limbs green, right ones orange, the centre blue
+SIDE_COLOURS = dict(left=(0, 255, 0), right=(255, 128, 0), centre=(51, 153, 255))
+
+
+def joint_side(name: str) -> str:
+    """``'left'`` for a name starting ``left_`` or ``L_`` (any case), ``'right'`` for
+    ``right_`` / ``R_``, else ``'centre'``."""
+    lowered = name.lower()
+    if lowered.startswith(('left_', 'l_')):
+        return 'left'
+    if lowered.startswith(('right_', 'r_')):
+        return 'right'
+    return 'centre'
+
+
+def lower_body_joints(joint_names: Sequence[str], parents: Sequence[int]) -> List[int]:
+    """The root joints (parent -1) and every joint below a root's left or right child (the
+    hips: Human3.6M's joints 0-6, SMPL's pelvis, hips, knees, ankles and feet), sorted."""
+    children = {}
+    for child, parent in enumerate(parents):
+        children.setdefault(parent, []).append(child)
+    roots = children.get(-1, [])
+    lower, stack = set(roots), [c for r in roots for c in children.get(r, [])
+                                if joint_side(joint_names[c]) != 'centre']
+    while stack:
+        joint = stack.pop()
+        lower.add(joint)
+        stack.extend(children.get(joint, []))
+    return sorted(lower)
+
+
 def skeleton_metainfo(dataset_name: str, joint_names: Sequence[str], parents: Sequence[int],
                       flip_index: Sequence[int], **extra) -> dict:
-    """A pose dataset's ``METAINFO`` in MMPose's keys: ``dataset_name``, ``num_keypoints``,
-    ``joint_names``, ``parents`` (-1: none), ``keypoint_id2name``, ``keypoint_name2id``,
-    ``skeleton_links`` (parent, child), ``flip_indices`` (each joint's mirror image), and the
-    ``extra`` keys (e.g. colours)."""
-    return dict(dataset_name=dataset_name,
-                num_keypoints=len(joint_names),
-                joint_names=list(joint_names),
-                parents=list(parents),
-                keypoint_id2name=dict(enumerate(joint_names)),
-                keypoint_name2id={name: i for i, name in enumerate(joint_names)},
-                skeleton_links=skeleton_links(parents),
-                flip_indices=list(flip_index),
+    """A pose dataset's ``METAINFO`` in MMPose's format, with mmspike's skeleton keys.
+
+    It holds MMPose's dataset-info keys, which ``mmpose.datasets.datasets.utils.
+    parse_pose_metainfo`` reads (``mmpose.apis.init_model`` without a checkpoint and
+    ``get_flops`` call it on the dataset class's ``METAINFO``): ``dataset_name``,
+    ``keypoint_info`` (per joint: ``name``, ``id``, ``color``, ``type`` 'upper' / 'lower'
+    (:func:`lower_body_joints`), ``swap``: the mirror joint's name or ''), ``skeleton_info``
+    (per link: ``link`` (parent name, child name), ``id``, ``color``), ``joint_weights`` (ones)
+    and ``sigmas`` (empty, as MMPose's 3D datasets: no OKS); then what that function derives,
+    as MMPose's datasets hold it: ``num_keypoints``, ``keypoint_id2name``,
+    ``keypoint_name2id``, ``upper_body_ids``, ``lower_body_ids``, ``flip_indices``,
+    ``flip_pairs``, ``keypoint_colors`` and ``skeleton_link_colors`` (uint8 RGB,
+    :data:`SIDE_COLOURS`; a link takes its child's side), ``num_skeleton_links``,
+    ``skeleton_links`` ((parent, child) ids, :func:`skeleton_links`),
+    ``dataset_keypoint_weights``; and mmspike's ``joint_names`` and ``parents`` (-1: none), and
+    the ``extra`` keys.
+
+    Args:
+        dataset_name (str): the dataset's name.
+        joint_names (Sequence[str]): the joints' names, in joint order.
+        parents (Sequence[int]): each joint's parent index (-1: a root).
+        flip_index (Sequence[int]): each joint's mirror image (itself on the centre line).
+        **extra: further metainfo keys.
+    """
+    from mmpose.datasets.datasets.utils import parse_pose_metainfo
+
+    names = list(joint_names)
+    if not (len(parents) == len(flip_index) == len(names)):
+        raise ValueError(f'{dataset_name}: {len(names)} joint names need as many parents and '
+                         f'flip indices, got {len(parents)} and {len(flip_index)}')
+    lower = set(lower_body_joints(names, parents))
+    keypoint_info = {
+        i: dict(name=name, id=i, color=list(SIDE_COLOURS[joint_side(name)]),
+                type='lower' if i in lower else 'upper',
+                swap='' if flip_index[i] == i else names[flip_index[i]])
+        for i, name in enumerate(names)}
+    skeleton_info = {
+        k: dict(link=(names[parent], names[child]), id=k,
+                color=list(SIDE_COLOURS[joint_side(names[child])]))
+        for k, (parent, child) in enumerate(skeleton_links(parents))}
+    info = dict(dataset_name=dataset_name, keypoint_info=keypoint_info,
+                skeleton_info=skeleton_info, joint_weights=[1.0] * len(names), sigmas=[])
+    return dict(info, **parse_pose_metainfo(info), joint_names=names, parents=list(parents),
                 **extra)
 
 

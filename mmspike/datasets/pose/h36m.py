@@ -30,7 +30,7 @@ import numpy as np
 from mmpose.registry import DATASETS
 
 from ..clip_sampling import clip_span, positive_int
-from .base import BasePoseClipDataset, mean_relative_pose, skeleton_links, skeleton_metainfo
+from .base import BasePoseClipDataset, mean_relative_pose, skeleton_metainfo
 
 H36M_JOINT_NAMES = ('root', 'right_hip', 'right_knee', 'right_foot', 'left_hip', 'left_knee',
                     'left_foot', 'spine', 'thorax', 'neck_base', 'head', 'left_shoulder',
@@ -45,23 +45,6 @@ BOX_KEYS = ('center', 'scale')  # optional: person boxes for CropClipToBox
 
 # subject, action (may hold '_', not '.'), camera id, frame number
 _IMGNAME_RE = re.compile(r'^(S\d+)_([^.]+)\.([^._]+)_(\d+)\.[A-Za-z]+$')
-# MMPose's H36M colours: centre line blue, left limbs green, right limbs orange
-_SIDE_COLORS = dict(left=(0, 255, 0), right=(255, 128, 0), centre=(51, 153, 255))
-
-
-def _side(name):
-    return ('left' if name.startswith('left_') else
-            'right' if name.startswith('right_') else 'centre')
-
-
-def _keypoint_colors():
-    return np.array([_SIDE_COLORS[_side(n)] for n in H36M_JOINT_NAMES], dtype=np.uint8)
-
-
-def _link_colors():
-    """A limb takes the side of its child joint (so the hips' links are left / right)."""
-    return np.array([_SIDE_COLORS[_side(H36M_JOINT_NAMES[child])]
-                     for _, child in skeleton_links(H36M_PARENTS)], dtype=np.uint8)
 
 
 def parse_imgname(imgname: str) -> Tuple[str, str, str, int]:
@@ -214,16 +197,18 @@ class Human36mClipDataset(BasePoseClipDataset):
         metainfo, pipeline, test_mode, serialize_data, lazy_init, max_refetch, indices,
         filter_cfg: as :class:`mmengine.dataset.BaseDataset` (keyword arguments).
 
-    Metainfo: ``dataset_name`` ('h36m'), ``num_keypoints``, ``joint_names`` (MMPose's names),
-    ``parents``, ``keypoint_id2name``, ``keypoint_name2id``, ``skeleton_links`` (parent, child),
-    ``flip_indices``, ``keypoint_colors`` and ``skeleton_link_colors`` (uint8 RGB, MMPose's:
-    left green, right orange, centre blue), ``root_joints``, ``clip_len``, ``gap``, ``stride``,
-    ``subjects`` (those loaded, e.g. ``['S1', 'S5']``) and ``mean_pose``: the mean root-relative
-    pose [17, 3] (float32, metres) over every row of a *training* subject (S1, S5, S6, S7, S8) in
-    ``mean_pose_ann_file``, whatever subjects this dataset loads (so a test-split dataset can
-    report a mean-pose baseline without looking at test poses).  It is ``None``, with a warning,
-    when that file holds no training-subject row, and it is set when the data list is loaded
-    (after ``full_init`` with ``lazy_init=True``).
+    Metainfo: MMPose's dataset info of its 17 Human3.6M joints (``dataset_name`` 'h36m',
+    ``keypoint_info``, ``skeleton_info`` and what ``parse_pose_metainfo`` derives from them:
+    ``num_keypoints``, ``keypoint_id2name``, ``skeleton_links`` (parent, child), ``flip_indices``,
+    ``keypoint_colors`` and ``skeleton_link_colors`` (uint8 RGB, MMPose's: left green, right
+    orange, centre blue), ...; see :func:`~mmspike.datasets.pose.base.skeleton_metainfo`),
+    ``joint_names`` (MMPose's names), ``parents``, ``root_joints``, ``clip_len``, ``gap``,
+    ``stride``, ``subjects`` (those loaded, e.g. ``['S1', 'S5']``) and ``mean_pose``: the mean
+    root-relative pose [17, 3] (float32, metres) over every row of a *training* subject (S1, S5,
+    S6, S7, S8) in ``mean_pose_ann_file``, whatever subjects this dataset loads (so a
+    test-split dataset can report a mean-pose baseline without looking at test poses).  It is
+    ``None``, with a warning, when that file holds no training-subject row, and it is set when
+    the data list is loaded (after ``full_init`` with ``lazy_init=True``).
 
     Each data_info holds ``img_paths`` (T str), ``frame_ids`` (T int, the frame numbers of the
     image names), ``ann_rows`` (T int, the rows of ``ann_file``), ``video``
@@ -244,9 +229,7 @@ class Human36mClipDataset(BasePoseClipDataset):
     enough).
     """
 
-    METAINFO = skeleton_metainfo('h36m', H36M_JOINT_NAMES, H36M_PARENTS, H36M_FLIP_INDEX,
-                                 keypoint_colors=_keypoint_colors(),
-                                 skeleton_link_colors=_link_colors())
+    METAINFO = skeleton_metainfo('h36m', H36M_JOINT_NAMES, H36M_PARENTS, H36M_FLIP_INDEX)
 
     ROOT_JOINTS = (0, )
     SEQUENCE_KIND = 'video'

@@ -22,6 +22,7 @@ from mmpose.registry import DATASETS
 
 # the layout is defined once, by the generator that writes it
 from ..clip_sampling import clip_span, positive_int
+from ..synthetic import MAKE_DEMO_DATASET_HINT
 from ..synthetic.pose_clips import (FRAME_DIR, NUM_JOINTS, POSE_DIR, SMPL_FLIP_INDEX,
                                     SMPL_JOINT_NAMES, SMPL_PARENTS, TEST_SUBJECTS, frame_path,
                                     parse_action_name, pose_path)
@@ -100,9 +101,12 @@ class MMHPSDClipDataset(BasePoseClipDataset):
         metainfo, pipeline, test_mode, serialize_data, lazy_init, max_refetch, indices,
         filter_cfg: as :class:`mmengine.dataset.BaseDataset` (keyword arguments).
 
-    Metainfo: ``dataset_name``, ``num_keypoints``, ``joint_names``, ``parents``,
-    ``keypoint_id2name``, ``keypoint_name2id``, ``skeleton_links`` (parent, child),
-    ``flip_indices``, ``root_joints``, ``clip_len``, ``gap``, ``stride``, ``subjects`` (those
+    Metainfo: MMPose's dataset info of SMPL's 24 joints (``dataset_name`` 'mmhpsd',
+    ``keypoint_info``, ``skeleton_info`` (23 links, each joint to its parent) and what
+    ``parse_pose_metainfo`` derives from them: ``num_keypoints``, ``keypoint_id2name``,
+    ``skeleton_links`` (parent, child), ``flip_indices``, ``keypoint_colors``, ...; see
+    :func:`~mmspike.datasets.pose.base.skeleton_metainfo`), ``joint_names``, ``parents``,
+    ``root_joints``, ``clip_len``, ``gap``, ``stride``, ``subjects`` (those
     loaded) and ``mean_pose``: the mean root-relative pose [24, 3] (float32, metres) over all
     frames of all *training* subjects' actions found under ``data_root``, whatever split or
     subjects this dataset loads (so a test-split dataset can report a mean-pose baseline without
@@ -151,7 +155,8 @@ class MMHPSDClipDataset(BasePoseClipDataset):
             raise ValueError(f"split must be 'train' or 'test' (or give subjects), got {split!r}")
         self.split = split if subjects is None else None
         if not data_root or not osp.isdir(data_root):
-            raise FileNotFoundError(f'MMHPSD data_root {data_root!r} is not a directory')
+            raise FileNotFoundError(f'MMHPSD data_root {data_root!r} is not a directory\n'
+                                    f'{MAKE_DEMO_DATASET_HINT}')
         super().__init__(clip_len=clip_len, gap=gap, stride=stride, root_joints=root_joints,
                          compute_mean_pose=compute_mean_pose, data_root=data_root, **kwargs)
 
@@ -207,7 +212,7 @@ class MMHPSDClipDataset(BasePoseClipDataset):
             raise FileNotFoundError(
                 f'no MMHPSD actions for {what} under {self.data_root!r} (looked for '
                 f'{FRAME_DIR}/subjectXX_groupY_timeZ/imgs and {POSE_DIR}/.../poses; found '
-                f'actions: {sorted(actions) or "none"})')
+                f'actions: {sorted(actions) or "none"})\n{MAKE_DEMO_DATASET_HINT}')
 
         span = clip_span(self.clip_len, self.gap)
         data_list, loaded, too_short = [], {}, []

@@ -21,6 +21,7 @@ from typing import List, Optional
 from mmseg.registry import DATASETS
 
 from ..clip_sampling import clip_positions, clip_spacing, clip_span, positive_int
+from ..synthetic import MAKE_DEMO_DATASET_HINT
 from .base import BaseSegClipDataset
 
 # The 124 VSPW classes, in the order of their mask values 1..124 (0 is "others", ignored).  The
@@ -145,11 +146,12 @@ class VSPWClipDataset(BaseSegClipDataset):
 
     def _video_ids(self) -> List[str]:
         if not self.data_root or not osp.isdir(self.data_root):
-            raise FileNotFoundError(f'VSPW data_root {self.data_root!r} is not a directory')
+            raise FileNotFoundError(f'VSPW data_root {self.data_root!r} is not a directory\n'
+                                    f'{MAKE_DEMO_DATASET_HINT}')
         if not osp.isfile(self.ann_file):
             raise FileNotFoundError(f'VSPW split file {self.ann_file} not found (split='
                                     f'{self.split!r}; expected data_root/<split>.txt listing '
-                                    f'one video id per line)')
+                                    f'one video id per line)\n{MAKE_DEMO_DATASET_HINT}')
         with open(self.ann_file) as f:
             videos = [line.strip() for line in f if line.strip()]
         if not videos:

@@ -13,6 +13,10 @@ import os.path as osp
 import time
 
 GENERATORS = ('motion_clips', 'motion_events', 'pose_clips', 'seg_clips')
+#: the line the clip datasets add to their "data_root is missing" errors
+MAKE_DEMO_DATASET_HINT = ('a demo config\'s embedded dataset is written by `python '
+                          'tools/make_demo_dataset.py CONFIG` (or `mim run mmspike '
+                          'make_demo_dataset CONFIG`)')
 
 
 def prepare_embedded_dataset(cfg, timeout_s=600):

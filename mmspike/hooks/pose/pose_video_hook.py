@@ -49,17 +49,26 @@ class PoseVideoHook(BasePictureHook):
     pose model) are skipped with one warning; so are clips whose predictions are not finite.
     Only the main process writes (under DDP: the first clips of its part of the test set).
 
+    ``configs/_base_/runtime_mmpose.py`` makes it the ``default_hooks.visualization``,
+    switched off (``enable=False``): mmspike's ``tools/test.py --show-dir DIR`` and MMPose's
+    stock ``tools/test.py --show-dir DIR`` switch it on and set ``out_dir`` (MMPose's also
+    ``interval``, ``show`` and ``wait_time``); with MMPose's ``--show`` it warns that it
+    writes videos only.
+
     Args:
-        out_dir (str): output directory; a relative one is taken under the runner's
-            ``work_dir``.
+        out_dir (str, optional): output directory; a relative one is taken under the runner's
+            ``work_dir``. Defaults to None (nothing written, with a warning, when enabled).
         max_clips (int): clips to write. Defaults to 4.
         fps (float): frame rate of the videos. Defaults to 8.
+        **kwargs: ``enable``, ``draw``, ``interval``, ``show``, ``wait_time``: see
+            :class:`~mmspike.hooks.BasePictureHook`.
     """
 
     sequence_key = 'action'
 
-    def __init__(self, out_dir: str, max_clips: int = 4, fps: float = 8.0):
-        super().__init__(out_dir, max_clips)
+    def __init__(self, out_dir: Optional[str] = None, max_clips: int = 4, fps: float = 8.0,
+                 **kwargs):
+        super().__init__(out_dir, max_clips, **kwargs)
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or fps <= 0:
             raise ValueError(f'PoseVideoHook: fps must be a positive number, got {fps!r}')
         self.fps = float(fps)
@@ -67,6 +76,12 @@ class PoseVideoHook(BasePictureHook):
     def _reset(self):
         super()._reset()
         self._skeleton = None
+
+    def before_test(self, runner) -> None:
+        super().before_test(runner)
+        if self.active and self.show:
+            self._warn(runner, 'show', 'show=True: the skeleton videos are written to files '
+                       '(--show-dir), not shown in a window')
 
     # ----------------------------------------------------------------------------------------
     def _dataset_skeleton(self, runner, num_joints: int) -> Optional[dict]:

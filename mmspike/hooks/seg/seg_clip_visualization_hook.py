@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import os.path as osp
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -27,17 +28,27 @@ class SegClipVisualizationHook(BasePictureHook):
     them.  Class names and colours come from the test dataset's metainfo.  Only the main
     process writes.
 
+    ``configs/_base_/runtime_mmseg.py`` makes it the ``default_hooks.visualization``, switched
+    off (``enable=False``, ``draw=False``): mmspike's ``tools/test.py --show-dir DIR`` switches
+    it on with ``enable`` and sets ``out_dir``; MMSeg's stock ``tools/test.py --show-dir DIR``
+    sets ``draw`` and the visualizer's ``save_dir`` to DIR, which is then the output directory
+    (:meth:`_default_out_dir`); with ``show`` (MMSeg's ``--show``) every drawn frame is also
+    shown by the visualizer for ``wait_time`` seconds.
+
     Args:
-        out_dir (str): output directory; a relative one is taken under the runner's
-            ``work_dir``.
+        out_dir (str, optional): output directory; a relative one is taken under the runner's
+            ``work_dir``. Defaults to None: the ``save_dir`` of the config's ``visualizer``
+            when it names one (nothing written, with a warning, when it does not).
         max_clips (int): clips to draw. Defaults to 4.
         frame_step (int): draw every ``frame_step``-th frame of a clip. Defaults to 1.
         max_frames (int): at most this many frames per clip. Defaults to 8.
+        **kwargs: ``enable``, ``draw``, ``interval``, ``show``, ``wait_time``: see
+            :class:`~mmspike.hooks.BasePictureHook`.
     """
 
-    def __init__(self, out_dir: str, max_clips: int = 4, frame_step: int = 1,
-                 max_frames: int = 8):
-        super().__init__(out_dir, max_clips)
+    def __init__(self, out_dir: Optional[str] = None, max_clips: int = 4, frame_step: int = 1,
+                 max_frames: int = 8, **kwargs):
+        super().__init__(out_dir, max_clips, **kwargs)
         for key, value in (('frame_step', frame_step), ('max_frames', max_frames)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'{type(self).__name__}: {key} must be an int >= 1, got '
@@ -45,8 +56,16 @@ class SegClipVisualizationHook(BasePictureHook):
         self.frame_step = frame_step
         self.max_frames = max_frames
 
+    def _default_out_dir(self, runner) -> Optional[str]:
+        """The ``save_dir`` of the config's ``visualizer`` (MMSeg's ``--show-dir``), if any."""
+        cfg = getattr(runner, 'cfg', None) or {}
+        visualizer = cfg.get('visualizer', None) or {}
+        return visualizer.get('save_dir', None) if isinstance(visualizer, dict) else None
+
     def before_test(self, runner) -> None:
         super().before_test(runner)
+        if not self.active:
+            return
         meta = getattr(runner.test_dataloader.dataset, 'metainfo', None) or {}
         visualizer = runner.visualizer
         if hasattr(visualizer, 'set_dataset_meta') and meta.get('classes') is not None:
@@ -100,6 +119,7 @@ class SegClipVisualizationHook(BasePictureHook):
             out_file = osp.join(clip_dir, f'{int(frame_ids[t]):08d}.png')
             visualizer.add_datasample(f'{stem}/{int(frame_ids[t])}', image, frame,
                                       draw_gt=True, draw_pred=True, with_labels=False,
+                                      show=self.show, wait_time=self.wait_time,
                                       out_file=out_file)
             drawn.append(cv2.imread(out_file, cv2.IMREAD_COLOR))
         strip = osp.join(self._directory, f'{stem}.jpg')

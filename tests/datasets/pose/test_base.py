@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip('mmpose')
 
 from mmspike.datasets.pose.base import (BasePoseClipDataset,  # noqa: E402
-                                        skeleton_metainfo)
+                                        joint_side, lower_body_joints, skeleton_metainfo)
 
 PARENTS = (-1, 0, 1)
 NAMES = ('root', 'left_knee', 'right_knee')
@@ -50,6 +50,41 @@ def test_skeleton_metainfo():
     assert meta['keypoint_name2id'] == {'root': 0, 'left_knee': 1, 'right_knee': 2}
     assert meta['skeleton_links'] == [(0, 1), (1, 2)]
     assert meta['flip_indices'] == [0, 2, 1] and meta['colour'] == 'grey'
+
+
+def test_skeleton_metainfo_in_mmpose_format():
+    """MMPose's dataset-info keys, and what its parser derives from them, held as it derives
+    them: the parser reads the class's METAINFO (init_model without a checkpoint)."""
+    from mmpose.datasets.datasets.utils import parse_pose_metainfo
+    meta = ToyClipDataset.METAINFO
+    assert meta['keypoint_info'][1] == dict(name='left_knee', id=1, color=[0, 255, 0],
+                                            type='lower', swap='right_knee')
+    assert meta['keypoint_info'][0]['swap'] == '' and meta['keypoint_info'][0]['type'] == 'lower'
+    assert meta['skeleton_info'] == {0: dict(link=('root', 'left_knee'), id=0, color=[0, 255, 0]),
+                                     1: dict(link=('left_knee', 'right_knee'), id=1,
+                                             color=[255, 128, 0])}
+    assert meta['joint_weights'] == [1.0] * 3 and meta['sigmas'].shape == (0, )
+    parsed = parse_pose_metainfo(meta)
+    assert parsed['skeleton_links'] == meta['skeleton_links'] == [(0, 1), (1, 2)]
+    for key, value in parsed.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(meta[key], value, err_msg=key)
+        else:
+            assert meta[key] == value, key
+    np.testing.assert_array_equal(meta['keypoint_colors'],
+                                  [[51, 153, 255], [0, 255, 0], [255, 128, 0]])
+    assert meta['keypoint_colors'].dtype == np.uint8
+
+
+def test_lower_body_sides_and_checks():
+    # SMPL: the pelvis and everything below the hips; Human3.6M: joints 0-6
+    from mmspike.datasets.synthetic.pose_clips import SMPL_JOINT_NAMES, SMPL_PARENTS
+    assert lower_body_joints(SMPL_JOINT_NAMES, SMPL_PARENTS) == [0, 1, 2, 4, 5, 7, 8, 10, 11]
+    assert [joint_side(n) for n in ('L_hip', 'right_wrist', 'spine', 'Left_eye', 'lhip')] == \
+        ['left', 'right', 'centre', 'left', 'centre']
+    with pytest.raises(ValueError, match='3 joint names need as many parents and flip '
+                                         'indices, got 2 and 3'):
+        skeleton_metainfo('toy', NAMES, (-1, 0), (0, 2, 1))
 
 
 def test_clips_targets_and_metainfo():

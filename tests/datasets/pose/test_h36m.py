@@ -314,6 +314,24 @@ def test_metainfo_draws_with_mmpose_visualizer(h36m_root):
     assert drawn[True].sum() > 100 and drawn[False].sum() == 0
 
 
+def test_metainfo_is_mmpose_h36m_dataset_info():
+    """The class's MMPose dataset info matches MMPose's own Human3.6M one (its
+    configs/_base_/datasets/h36m.py): names, types, swaps, colours, and the same links with the
+    same colours (in another order: ours go joint by joint, each from its parent)."""
+    import mmpose
+    path = osp.join(osp.dirname(mmpose.__file__), '.mim', 'configs', '_base_', 'datasets',
+                    'h36m.py')
+    if not osp.isfile(path):
+        pytest.skip(f'MMPose\'s Human3.6M dataset info is not installed at {path}')
+    theirs = Config.fromfile(path).dataset_info
+    ours = Human36mClipDataset.METAINFO
+    assert ours['dataset_name'] == theirs['dataset_name'] == 'h36m'
+    assert {i: dict(k) for i, k in theirs['keypoint_info'].items()} == ours['keypoint_info']
+    links = {tuple(s['link']): list(s['color']) for s in theirs['skeleton_info'].values()}
+    assert links == {s['link']: s['color'] for s in ours['skeleton_info'].values()}
+    assert list(theirs['joint_weights']) == ours['joint_weights']
+
+
 def test_serialized_and_lazy(h36m_root):
     a = dataset(h36m_root, TRAIN_ANN, clip_len=3, gap=2, serialize_data=False)
     b = dataset(h36m_root, TRAIN_ANN, clip_len=3, gap=2, lazy_init=True)

@@ -252,15 +252,21 @@ def test_build_from_mmpose_registry(mmhpsd_root):
 # Errors
 
 def test_missing_root(tmp_path):
-    with pytest.raises(FileNotFoundError, match='not a directory'):
+    with pytest.raises(FileNotFoundError, match='not a directory') as error:
         MMHPSDClipDataset(str(tmp_path / 'nope'), split='test')
+    # one more line: the command that writes a demo config's embedded dataset
+    assert str(error.value).splitlines()[1:] == [
+        "a demo config's embedded dataset is written by `python tools/make_demo_dataset.py "
+        "CONFIG` (or `mim run mmspike make_demo_dataset CONFIG`)"]
     with pytest.raises(FileNotFoundError, match='not a directory'):
         MMHPSDClipDataset('', split='test')
 
 
 def test_no_actions_for_split(copy_root, tmp_path):
-    with pytest.raises(FileNotFoundError, match='no MMHPSD actions for the test split'):
+    with pytest.raises(FileNotFoundError, match='no MMHPSD actions for the test split') \
+            as error:
         MMHPSDClipDataset(str(tmp_path), split='test')  # empty directory
+    assert 'tools/make_demo_dataset.py CONFIG' in str(error.value).splitlines()[-1]
     with pytest.raises(FileNotFoundError, match=r'subjects \[5\]'):
         MMHPSDClipDataset(copy_root, subjects=[5])
     shutil.rmtree(osp.join(copy_root, 'mmhpsd_events', TRAIN_ACTION))

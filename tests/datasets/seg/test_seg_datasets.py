@@ -167,8 +167,11 @@ def test_vspw_short_videos(vspw_root):
 def test_vspw_missing_files(vspw_root, tmp_path):
     with pytest.raises(FileNotFoundError, match='split file .*test.txt not found'):
         VSPWClipDataset(vspw_root, split='test')
-    with pytest.raises(FileNotFoundError, match='not a directory'):
+    with pytest.raises(FileNotFoundError, match='not a directory') as error:
         VSPWClipDataset(str(tmp_path / 'nowhere'), split='train')
+    # one more line: the command that writes a demo config's embedded dataset
+    lines = str(error.value).splitlines()
+    assert len(lines) == 2 and 'python tools/make_demo_dataset.py CONFIG' in lines[1], lines
     mask = osp.join(vspw_root, 'data', 'video_b', 'mask', '00000006.png')
     os.remove(mask)
     frame = osp.join(vspw_root, 'data', 'video_b', 'origin', '00000006.jpg')
