@@ -12,12 +12,13 @@ used: no task codebase is imported.
 """
 from __future__ import annotations
 
-import os
-import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+
+from ..video_writer import Mp4Writer
+from ..video_writer import rgb_frame as _frame
 
 __all__ = ['GT_COLOUR', 'PRED_COLOUR', 'edges_from_parents', 'per_frame_mpjpe',
            'render_pose_frame', 'write_pose_video']
@@ -95,23 +96,6 @@ def _skeleton(parents, edges, num_joints: int) -> _Edges:
     if parents is not None:
         return edges_from_parents(parents, num_joints)
     return _check_edges(edges, num_joints)
-
-
-def _frame(frame, name: str = 'frame_rgb') -> Optional[np.ndarray]:
-    """An RGB uint8 [H, W, 3] image (grayscale [H, W] or [H, W, 1] is expanded), or None."""
-    if frame is None:
-        return None
-    frame = np.asarray(frame)
-    if frame.ndim == 3 and frame.shape[-1] == 1:
-        frame = frame[..., 0]
-    if frame.ndim == 2:
-        frame = np.repeat(frame[..., None], 3, axis=-1)
-    if frame.ndim != 3 or frame.shape[-1] != 3 or 0 in frame.shape:
-        raise ValueError(f'{name} must be an RGB image [H, W, 3] (or grayscale [H, W]), got '
-                         f'shape {frame.shape}')
-    if frame.dtype != np.uint8:
-        raise ValueError(f'{name} must be uint8 (0-255), got dtype {frame.dtype}')
-    return frame
 
 
 def per_frame_mpjpe(pred, gt) -> np.ndarray:
@@ -306,8 +290,9 @@ def write_pose_video(path, frames, pred, gt, parents: Optional[Sequence[int]] = 
 
     Raises:
         ValueError: on shapes that do not fit (the message names expected and actual ones).
-        RuntimeError: if OpenCV cannot open the video writer or the written file does not read
-            back with T frames.
+        OSError: OpenCV cannot open the video writer (:class:`~mmspike.visualization.
+            video_writer.Mp4Writer`, which writes a temporary file renamed at the end).
+        RuntimeError: the written file does not read back with T frames.
     """
     pred = _joints('pred', pred, ndim=3)
     num_frames, num_joints = pred.shape[:2]
@@ -335,52 +320,16 @@ def write_pose_video(path, frames, pred, gt, parents: Optional[Sequence[int]] = 
         h, w = frames[0].shape[:2]
         frame_width = max(2, int(round(w * panel_size / h / 2)) * 2)
     path = str(path)
-    directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
 
     canvas = _PoseCanvas(int(panel_size), elev, azim)
-    writer = None
     try:
-        for t in range(num_frames):
-            image = render_pose_frame(
-                None if frames is None else frames[t], pred[t],
-                None if gt is None else gt[t], edges=edge_list, limits=limits, title=title,
-                frame_label=frame_labels[t], panel_size=panel_size, elev=elev, azim=azim,
-                _canvas=canvas, _frame_width=frame_width)
-            if writer is None:
-                height, width = image.shape[:2]
-                writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), float(fps),
-                                         (width, height))
-                if not writer.isOpened():
-                    raise RuntimeError(
-                        f'cannot open an OpenCV video writer for {path!r} (codec mp4v, '
-                        f'{width}x{height}, {fps} fps): check that the path is a writable file '
-                        f'name and that this OpenCV build can encode MP4 '
-                        f'(cv2.getBuildInformation(), "Video I/O")')
-            writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        with Mp4Writer(path, float(fps)) as writer:
+            for t in range(num_frames):
+                writer.write(render_pose_frame(
+                    None if frames is None else frames[t], pred[t],
+                    None if gt is None else gt[t], edges=edge_list, limits=limits, title=title,
+                    frame_label=frame_labels[t], panel_size=panel_size, elev=elev,
+                    azim=azim, _canvas=canvas, _frame_width=frame_width))
     finally:
         canvas.close()
-        if writer is not None:
-            writer.release()
-
-    read, size = _count_frames(path)
-    if read != num_frames or size != (width, height):
-        raise RuntimeError(f'{path} reads back with {read} frames of {size[0]}x{size[1]}, '
-                           f'expected {num_frames} of {width}x{height}')
     return path
-
-
-def _count_frames(path: str) -> Tuple[int, Tuple[int, int]]:
-    """Frames OpenCV decodes from ``path`` and their (width, height)."""
-    capture = cv2.VideoCapture(path)
-    count, size = 0, (0, 0)
-    try:
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                break
-            count += 1
-            size = (image.shape[1], image.shape[0])
-    finally:
-        capture.release()
-    return count, size

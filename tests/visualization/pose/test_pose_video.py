@@ -88,7 +88,7 @@ def test_write_pose_video_round_trip(clip, tmp_path):
     assert read[0].shape == (160, 160 + 214, 3)  # 64 x 48 frames scaled to 160 high, even width
 
 
-def test_write_pose_video_errors(clip, tmp_path, monkeypatch):
+def test_write_pose_video_errors(clip, tmp_path):
     frames, pred, gt = clip
     with pytest.raises(ValueError, match='frames has 3 images, expected 4'):
         write_pose_video(tmp_path / 'a.mp4', frames[:3], pred, gt, SMPL_PARENTS)
@@ -97,19 +97,14 @@ def test_write_pose_video_errors(clip, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r'\[T, J, 3\].*\(24, 3\)'):
         write_pose_video(tmp_path / 'a.mp4', frames, pred[0], gt, SMPL_PARENTS)
 
-    class ClosedWriter:
-        def __init__(self, *args):
-            pass
-
-        def isOpened(self):
-            return False
-
-        def release(self):
-            pass
-
-    monkeypatch.setattr(cv2, 'VideoWriter', ClosedWriter)
-    with pytest.raises(RuntimeError, match='cannot open an OpenCV video writer'):
-        write_pose_video(tmp_path / 'a.mp4', frames, pred, gt, SMPL_PARENTS, panel_size=96)
+    # a failed call leaves the file that was there and no partial file
+    (tmp_path / 'a.mp4').write_bytes(b'kept')
+    with pytest.raises(ValueError, match='frames\\[2\\] must be an RGB image'):
+        bad = list(frames)
+        bad[2] = np.zeros((5, 5, 4), np.uint8)
+        write_pose_video(tmp_path / 'a.mp4', bad, pred, gt, SMPL_PARENTS, panel_size=96)
+    assert (tmp_path / 'a.mp4').read_bytes() == b'kept'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a.mp4']
 
 
 # --------------------------------------------------------------------------------------------
