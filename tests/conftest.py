@@ -26,3 +26,14 @@ def keep_default_scope_per_test():
     before = set(DefaultScope._instance_dict)
     yield
     _drop_scopes_created_since(before)
+
+
+@pytest.fixture(scope='module')
+def demo_checkpoints(tmp_path_factory):
+    """Random-weight checkpoints of the three demo configs, by task ('action', 'pose', 'seg')
+    (:func:`video_fixtures.random_checkpoint`), for the tests of the video inferencers and
+    ``demo/video_demo.py``."""
+    from video_fixtures import DEMO_CONFIGS, random_checkpoint
+    root = tmp_path_factory.mktemp('checkpoints')
+    return {task: random_checkpoint(config, root / f'{task}.pth')
+            for task, config in DEMO_CONFIGS.items()}

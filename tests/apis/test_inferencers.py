@@ -16,20 +16,13 @@ from mmspike.apis.inferencers import (VideoActionInferencer, VideoInferencer,
                                       VideoPoseInferencer, VideoSegInferencer, video_names,
                                       write_json)
 from mmspike.apis.video_inference import inference_video
-from video_fixtures import DEMO_CONFIGS, moving_square, random_checkpoint, write_clip
+from video_fixtures import DEMO_CONFIGS, moving_square, write_clip
 
 INFERENCERS = dict(action=VideoActionInferencer, pose=VideoPoseInferencer,
                    seg=VideoSegInferencer)
 #: clip lengths: the action clip spans two windows of the model's 16 frames, the pose and
 #: segmentation clips more than one clip of 8
 FRAMES = dict(action=18, pose=10, seg=10)
-
-
-@pytest.fixture(scope='module')
-def checkpoints(tmp_path_factory):
-    root = tmp_path_factory.mktemp('checkpoints')
-    return {task: random_checkpoint(config, root / f'{task}.pth')
-            for task, config in DEMO_CONFIGS.items()}
 
 
 def frame_count(path):
@@ -40,9 +33,9 @@ def frame_count(path):
 
 
 @pytest.mark.parametrize('task', ['action', 'pose', 'seg'])
-def test_inferencer_writes_the_video_and_json_of_inference_video(task, checkpoints, tmp_path):
+def test_inferencer_writes_the_video_and_json_of_inference_video(task, demo_checkpoints, tmp_path):
     clip = write_clip(tmp_path / 'walk.mp4', FRAMES[task])
-    inferencer = INFERENCERS[task](DEMO_CONFIGS[task], checkpoints[task], device='cpu')
+    inferencer = INFERENCERS[task](DEMO_CONFIGS[task], demo_checkpoints[task], device='cpu')
     assert inferencer.model_task == task and not inferencer.model.training
     out = inferencer(clip, out_dir=str(tmp_path / 'out'), energy=False, return_vis=True,
                      panel_size=96)
@@ -63,9 +56,9 @@ def test_inferencer_writes_the_video_and_json_of_inference_video(task, checkpoin
     assert ok and first.shape == vis[0].shape
 
 
-def test_pose_inferencer_lists_arrays_max_frames_and_data_samples(checkpoints, tmp_path):
+def test_pose_inferencer_lists_arrays_max_frames_and_data_samples(demo_checkpoints, tmp_path):
     from mmpose.structures import PoseDataSample
-    inferencer = VideoPoseInferencer(DEMO_CONFIGS['pose'], checkpoints['pose'], device='cpu')
+    inferencer = VideoPoseInferencer(DEMO_CONFIGS['pose'], demo_checkpoints['pose'], device='cpu')
     frames = moving_square(9)
     folder = tmp_path / 'frames'
     folder.mkdir()
@@ -84,18 +77,18 @@ def test_pose_inferencer_lists_arrays_max_frames_and_data_samples(checkpoints, t
     assert samples[0].pred_instances.keypoints.shape == (1, 24, 3)
 
 
-def test_video_inferencer_takes_any_task_and_errors(checkpoints, tmp_path):
-    inferencer = VideoInferencer(DEMO_CONFIGS['seg'], checkpoints['seg'], device='cpu')
+def test_video_inferencer_takes_any_task_and_errors(demo_checkpoints, tmp_path):
+    inferencer = VideoInferencer(DEMO_CONFIGS['seg'], demo_checkpoints['seg'], device='cpu')
     assert inferencer.model_task == 'seg'
     with pytest.raises(TypeError, match="VideoPoseInferencer runs 'pose' models; the config "
                        r"builds a VideoEncoderDecoder \('seg'\): use VideoSegInferencer"):
-        VideoPoseInferencer(DEMO_CONFIGS['seg'], checkpoints['seg'])
+        VideoPoseInferencer(DEMO_CONFIGS['seg'], demo_checkpoints['seg'])
     with pytest.raises(FileNotFoundError, match="config file 'nothing.py' does not exist"):
         VideoSegInferencer('nothing.py')
     with pytest.raises(FileNotFoundError, match="checkpoint 'nothing.pth' does not exist"):
         VideoSegInferencer(DEMO_CONFIGS['seg'], 'nothing.pth')
     with pytest.raises(ValueError, match='checkpoint .* does not fit|shape'):
-        VideoSegInferencer(DEMO_CONFIGS['seg'], checkpoints['pose'])
+        VideoSegInferencer(DEMO_CONFIGS['seg'], demo_checkpoints['pose'])
     with pytest.raises(FileNotFoundError, match='video .*missing.mp4.* does not exist'):
         inferencer(str(tmp_path / 'missing.mp4'))
     with pytest.raises(ValueError, match='unknown argument'):
@@ -129,7 +122,7 @@ def test_importing_the_inferencers_imports_no_task_codebase():
     assert out.strip() == '[]'
 
 
-def test_mmaction2_inferencer_runs_an_mmspike_config(checkpoints, tmp_path):
+def test_mmaction2_inferencer_runs_an_mmspike_config(demo_checkpoints, tmp_path):
     """MMAction2's own ActionRecogInferencer takes an mmspike config and checkpoint: its
     prediction equals inference_video's scores of the whole video."""
     from mmaction.apis.inferencers import ActionRecogInferencer
@@ -137,9 +130,9 @@ def test_mmaction2_inferencer_runs_an_mmspike_config(checkpoints, tmp_path):
     from mmspike.apis import init_model
     video = write_clip(tmp_path / 'clip.mp4', 20)
     inferencer = ActionRecogInferencer(model=DEMO_CONFIGS['action'],
-                                       weights=checkpoints['action'], device='cpu')
+                                       weights=demo_checkpoints['action'], device='cpu')
     prediction = inferencer(video)['predictions'][0]
-    model = init_model(DEMO_CONFIGS['action'], checkpoints['action'])
+    model = init_model(DEMO_CONFIGS['action'], demo_checkpoints['action'])
     expected = inference_video(model, video, energy=False).scores
     np.testing.assert_allclose(prediction['pred_scores'], expected, rtol=1e-4, atol=1e-6)
     assert prediction['pred_labels'] == [int(np.argmax(expected))]

@@ -28,13 +28,6 @@ def demo():
     return module
 
 
-@pytest.fixture(scope='module')
-def checkpoints(tmp_path_factory):
-    root = tmp_path_factory.mktemp('checkpoints')
-    return {task: random_checkpoint(config, root / f'{task}.pth')
-            for task, config in DEMO_CONFIGS.items()}
-
-
 def read_video(path):
     capture = cv2.VideoCapture(str(path))
     frames = []
@@ -49,11 +42,11 @@ def read_video(path):
 
 
 @pytest.mark.parametrize('task', ['action', 'pose', 'seg'])
-def test_demo_writes_the_annotated_video_and_json(task, demo, checkpoints, tmp_path, capsys):
+def test_demo_writes_the_annotated_video_and_json(task, demo, demo_checkpoints, tmp_path, capsys):
     clip = write_clip(tmp_path / 'clip.mp4', FRAMES[task], fps=6)
     out_file, out_json = tmp_path / 'out' / 'clip.mp4', tmp_path / 'out' / 'clip.json'
     energy = [] if task == 'pose' else ['--no-energy']
-    result = demo.main([DEMO_CONFIGS[task], checkpoints[task], clip, '--out-file',
+    result = demo.main([DEMO_CONFIGS[task], demo_checkpoints[task], clip, '--out-file',
                         str(out_file), '--out-json', str(out_json)] + energy)
     printed = capsys.readouterr().out
     frames, fps = read_video(out_file)
@@ -62,7 +55,7 @@ def test_demo_writes_the_annotated_video_and_json(task, demo, checkpoints, tmp_p
     with open(out_json) as file:
         data = json.load(file)
     assert data['task'] == task and data['num_frames'] == FRAMES[task]
-    assert data['input'] == osp.abspath(clip) and data['checkpoint'] == checkpoints[task]
+    assert data['input'] == osp.abspath(clip) and data['checkpoint'] == demo_checkpoints[task]
     assert [f['frame'] for f in data['frames']] == list(range(FRAMES[task]))
     assert sorted(os.listdir(tmp_path / 'out')) == ['clip.json', 'clip.mp4']
     lines = printed.splitlines()
@@ -79,10 +72,10 @@ def test_demo_writes_the_annotated_video_and_json(task, demo, checkpoints, tmp_p
         assert any(line.startswith(f'video: {best["name"]} ') for line in lines)
 
 
-def test_demo_max_frames_without_json(demo, checkpoints, tmp_path, capsys):
+def test_demo_max_frames_without_json(demo, demo_checkpoints, tmp_path, capsys):
     clip = write_clip(tmp_path / 'clip.mp4', 12)
     out_file = tmp_path / 'seg.mp4'
-    result = demo.main([DEMO_CONFIGS['seg'], checkpoints['seg'], clip, '--out-file',
+    result = demo.main([DEMO_CONFIGS['seg'], demo_checkpoints['seg'], clip, '--out-file',
                         str(out_file), '--no-energy', '--max-frames', '9', '--alpha', '0.8'])
     assert result.num_frames == 9 and len(read_video(out_file)[0]) == 9
     assert sorted(os.listdir(tmp_path)) == ['clip.mp4', 'seg.mp4']
@@ -98,12 +91,12 @@ def run_failing(demo, capsys, argv):
     return err
 
 
-def test_demo_errors_are_one_line_and_keep_what_was_written(demo, checkpoints, tmp_path,
+def test_demo_errors_are_one_line_and_keep_what_was_written(demo, demo_checkpoints, tmp_path,
                                                             capsys):
     clip = write_clip(tmp_path / 'clip.mp4', 4)
     out = tmp_path / 'out.mp4'
     out.write_bytes(b'an earlier result')
-    config, checkpoint = DEMO_CONFIGS['pose'], checkpoints['pose']
+    config, checkpoint = DEMO_CONFIGS['pose'], demo_checkpoints['pose']
     tail = ['--out-file', out, '--out-json', tmp_path / 'out.json', '--no-energy']
     err = run_failing(demo, capsys, ['missing.py', checkpoint, clip] + tail)
     assert "config file 'missing.py' does not exist" in err
@@ -117,7 +110,7 @@ def test_demo_errors_are_one_line_and_keep_what_was_written(demo, checkpoints, t
     assert 'cannot read video' in err and 'broken.mp4' in err
     err = run_failing(demo, capsys, [config, checkpoint, clip, '--out-file', clip])
     assert 'is the VIDEO file' in err
-    err = run_failing(demo, capsys, [config, checkpoints['seg'], clip] + tail)
+    err = run_failing(demo, capsys, [config, demo_checkpoints['seg'], clip] + tail)
     assert 'does not fit' in err or 'shape' in err
     # a model of no supported task: a bare backbone
     backbone = tmp_path / 'backbone.py'
