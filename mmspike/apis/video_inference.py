@@ -144,11 +144,12 @@ class _EnergyLedger:
         self.energy_mj = np.zeros(num_frames) if enabled else np.full(num_frames, np.nan)
         self.windows: List[List[int]] = []
 
-    def run(self, frames_read, function, *args, **kwargs):
+    def run(self, frames_read, function, *args, windows=None, **kwargs):
         """``function(*args, **kwargs)``, counted and charged to ``frames_read`` (video frame
-        indices; a frame read twice is charged twice)."""
+        indices; a frame read twice is charged twice).  ``windows`` (lists of frame indices)
+        are recorded as the run's windows; default ``[frames_read]``."""
         frames_read = [int(i) for i in frames_read]
-        self.windows.append(frames_read)
+        self.windows.extend([frames_read] if windows is None else windows)
         if not self.enabled:
             return function(*args, **kwargs)
         from mmspike.energy import EnergyCounter
@@ -225,10 +226,11 @@ def _infer_action(model, cfg, frames, stride, ledger, progress) -> dict:
         return _test_step(model, _run_pipeline(cfg, steps, results))[0]
 
     # the whole video as tools/test.py tests it (all its views): the video's scores
+    # (no window recorded: the sliding windows below are the per-frame runs)
     video_scores = ledger.run(range(num_frames), scores,
-                              decoding_test_pipeline(pipeline, frames, 'inference_video'))
+                              decoding_test_pipeline(pipeline, frames, 'inference_video'),
+                              windows=[])
     video_scores = video_scores.pred_score.detach().float().cpu().numpy()
-    ledger.windows.pop()  # the sliding windows below are the per-frame runs
     stride = stride or max(1, span // 2)
     starts = sliding_windows(num_frames, span, stride)
     bar = _progress(progress, len(starts), f'{len(starts)} windows of {span} frames')
@@ -372,12 +374,11 @@ def _infer_seg(model, cfg, frames, stride, ledger, progress) -> dict:
             requirement='read the frames in one LoadClipFrames step', caller='inference_video')
         data = _run_pipeline(cfg, steps, {})
         _, starts = model._window(len(clip))
-        read = np.concatenate([_padded(np.arange(s, s + clip_len), num_frames) for s in starts])
+        windows = [_padded(np.arange(s, s + clip_len), num_frames).tolist() for s in starts]
         if progress:
             print(f'{len(starts)} windows of {clip_len} frames', flush=True)
-        sample = ledger.run(read, _test_step, model, data)[0]
-        ledger.windows[-1:] = [_padded(np.arange(s, s + clip_len), num_frames).tolist()
-                               for s in starts]
+        # one test_step runs every window: charged to every frame each window read
+        sample = ledger.run(sum(windows, []), _test_step, model, data, windows=windows)[0]
     finally:
         model.test_cfg.clear()
         model.test_cfg.update(test_cfg)
