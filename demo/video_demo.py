@@ -1,15 +1,17 @@
 """Run a trained mmspike model on a video and write the annotated video (and per-frame JSON).
 
     python demo/video_demo.py CONFIG CHECKPOINT VIDEO --out-file OUT.mp4 [--out-json OUT.json]
-                              [--device cpu] [--no-energy] [--max-frames N] [--stride S]
+                              [--device cpu] [--no-energy] [--energy-model M]
+                              [--max-frames N] [--stride S]
                               [--alpha A] [--fps F] [--cfg-options ...]
 
 The task follows from the config's model: MMAction2 recognizers (action recognition: the
 running label of every frame over sliding windows of the model's clip, and the class of the
 whole video), ``VideoPoseLifter`` (one 3D pose per frame, drawn beside the frame) and
 ``VideoEncoderDecoder`` (a class map per frame, blended over it).  ``VIDEO`` is a video file or
-a folder of frame images.  Every frame's energy (mJ, from the MACs and ACs that ran) is drawn
-and written unless ``--no-energy``.
+a folder of frame images.  Every frame's energy (mJ, from the MACs and ACs that ran; with
+``--energy-model memory`` or ``lemaire`` with data movement, docs/energy.md) is drawn and written
+unless ``--no-energy``.
 
 The model runs through :func:`mmspike.apis.video_inference.inference_video`, the frames are
 drawn by :mod:`mmspike.visualization.video_overlay`.  The outputs are written to temporary
@@ -43,6 +45,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu', help='torch device (default cpu)')
     parser.add_argument('--no-energy', action='store_true',
                         help='do not count the energy (the counting slows the model down)')
+    parser.add_argument('--energy-model', default='compute',
+                        choices=('compute', 'memory', 'lemaire'),
+                        help="the energy model: 'compute' (default; arithmetic only, the "
+                             "papers' convention), 'memory' (plus data movement), 'lemaire'")
     parser.add_argument('--max-frames', type=int, default=None,
                         help='use only the first N frames (default: the whole video)')
     parser.add_argument('--stride', type=int, default=None,
@@ -116,8 +122,8 @@ def summary_lines(result, out_file: str, out_json: Optional[str]) -> List[str]:
     if np.all(np.isnan(result.energy_mj)):
         lines.append('energy: not counted (--no-energy)')
     else:
-        lines.append(f'energy: {np.nansum(result.energy_mj):.4f} mJ in all, '
-                     f'{np.nanmean(result.energy_mj):.5f} mJ per frame (mean)')
+        lines.append(f'energy ({result.energy_model} model): {np.nansum(result.energy_mj):.4f} '
+                     f'mJ in all, {np.nanmean(result.energy_mj):.5f} mJ per frame (mean)')
     lines.append(f'annotated video: {out_file}')
     if out_json:
         lines.append(f'per-frame results: {out_json}')
@@ -135,7 +141,8 @@ def run(args: argparse.Namespace):
     model = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
     task = model_task(model)
     print(f'running {type(model).__name__} ({task}) on {args.video}', flush=True)
-    result = inference_video(model, args.video, energy=not args.no_energy, stride=args.stride,
+    energy = False if args.no_energy else args.energy_model
+    result = inference_video(model, args.video, energy=energy, stride=args.stride,
                              max_frames=args.max_frames, progress=True)
     print(flush=True)
     frames = load_video(args.video, args.max_frames)

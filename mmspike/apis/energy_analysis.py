@@ -1,7 +1,8 @@
 """Per-layer energy of a model on real inputs (``tools/analysis/energy.py`` is the command line
 over it): the inputs (:func:`video_batches`, :func:`test_set_batches`), the count through
 ``model.test_step`` (:func:`count_energy`), mmengine's ANN-equivalent FLOPs
-(:func:`ann_flops`) and the outputs (:func:`write_layers_csv`, :func:`plot_layers`)."""
+(:func:`ann_flops`) and the outputs (:func:`models_table`, :func:`write_layers_csv`,
+:func:`plot_layers`)."""
 import csv
 import os
 import os.path as osp
@@ -13,8 +14,8 @@ from torch import nn
 
 from .model import config_scope
 
-LAYER_COLUMNS = ('name', 'type', 'calls', 'dense_macs', 'input_rate', 'spike_input', 'macs',
-                 'acs', 'energy_mj')
+LAYER_COLUMNS = ('name', 'type', 'kind', 'calls', 'dense_macs', 'input_rate', 'spike_input',
+                 'macs', 'acs', 'energy_mj')
 
 
 def video_batches(cfg: Config, video: str) -> Iterator[Tuple[dict, str]]:
@@ -68,10 +69,10 @@ def count_energy(model: nn.Module, batches: Iterable[Tuple[dict, str]], counter,
 
     Returns:
         dict: ``per_clip`` (``mac``, ``ac``, ``dense_mac``, ``energy_mj``, ``mac_energy_mj``,
-        ``ac_energy_mj`` divided by the number of clips), ``report`` (the counter's report with
-        its layers and totals per clip, for its ``table()``), ``rows`` (one dict per layer,
-        per clip, with ``e_mac_pj`` / ``e_ac_pj``), ``clips``, ``views`` (test views in all),
-        ``input_shape`` (of the last sample) and ``first_batch``.
+        ``ac_energy_mj`` divided by the number of clips), ``report`` (the counter's report per
+        clip: :meth:`~mmspike.energy.EnergyReport.table`, ``breakdown``, ``summary``), ``rows``
+        (one dict per layer, per clip: :func:`layer_rows`), ``clips``, ``views`` (test views in
+        all), ``input_shape`` (of the last sample) and ``first_batch``.
     """
     from mmspike.neurons import reset_neurons
     clips, views, first_batch, shape = 0, 0, None, None
@@ -87,25 +88,52 @@ def count_energy(model: nn.Module, batches: Iterable[Tuple[dict, str]], counter,
             on_batch(label, shape)
     if clips == 0:
         raise ValueError('no input to count')
-    report = counter.report()
-    per_clip = {key: getattr(report, key) / clips for key in (
+    report = counter.report().scaled(1.0 / clips)
+    per_clip = {key: getattr(report, key) for key in (
         'mac', 'ac', 'dense_mac', 'energy_mj', 'mac_energy_mj', 'ac_energy_mj')}
+    return dict(per_clip=per_clip, report=report, rows=layer_rows(report), clips=clips,
+                views=views, input_shape=shape, first_batch=first_batch)
+
+
+def layer_rows(report) -> List[dict]:
+    """One dict per layer of ``report``: its counts (:data:`LAYER_COLUMNS`), ``e_mac_pj`` /
+    ``e_ac_pj``, and for every energy model ``m``: ``m_compute_mj``, ``m_memory_mj``,
+    ``m_mj`` (the spiking network), ``m_ann_mj``, ``m_qnn_mj`` and ``m_loses_to_qnn`` (the
+    layer uses more energy than in the QNN)."""
+    from mmspike.energy import ENERGY_MODELS
     rows = []
     for row in report.layers:
         data = row.as_dict()
-        for key in ('dense_macs', 'macs', 'acs', 'energy_mj'):
-            data[key] = data[key] / clips
         data.update(e_mac_pj=report.e_mac_pj, e_ac_pj=report.e_ac_pj)
+        for model in ENERGY_MODELS:
+            snn = row.breakdown(model)
+            qnn = row.breakdown(model, 'qnn').total
+            data.update({f'{model}_compute_mj': snn.compute, f'{model}_memory_mj': snn.memory,
+                         f'{model}_mj': snn.total, f'{model}_ann_mj':
+                         row.breakdown(model, 'ann').total, f'{model}_qnn_mj': qnn,
+                         f'{model}_loses_to_qnn': snn.total > qnn * (1 + 1e-9)})
         rows.append(data)
-    for row in report.layers:  # the report's table per clip as well
-        row.dense_macs, row.macs, row.acs = (row.dense_macs // clips, row.macs // clips,
-                                             row.acs // clips)
-        row.energy_mj /= clips
-    report.mac, report.ac, report.dense_mac = (int(per_clip['mac']), int(per_clip['ac']),
-                                               int(per_clip['dense_mac']))
-    report.energy_mj = per_clip['energy_mj']
-    return dict(per_clip=per_clip, report=report, rows=rows, clips=clips, views=views,
-                input_shape=shape, first_batch=first_batch)
+    return rows
+
+
+def models_table(report, frames: Optional[int] = None) -> str:
+    """Every energy model side by side for the spiking network and its baselines: mJ per clip
+    (and per frame when ``frames`` is given), compute / memory parts, ANN and QNN ratios."""
+    from mmspike.energy import ENERGY_MODELS
+    header = (f'{"model":<8} {"mJ/clip":>10} {"mJ/frame":>10} {"compute":>10} {"memory":>10} '
+              f'{"ANN mJ":>10} {"QNN mJ":>10} {"ANN/SNN":>8} {"QNN/SNN":>8}')
+    lines = [header, '-' * len(header)]
+    for model in ENERGY_MODELS:
+        snn = report.breakdown(model)
+        ratios = report.ratios(model)
+        per_frame = f'{snn.total / frames:>10.5f}' if frames else f'{"":>10}'
+        lines.append(f'{model:<8} {snn.total:>10.5f} {per_frame} {snn.compute:>10.5f} '
+                     f'{snn.memory:>10.5f} {report.total_mj(model, "ann"):>10.5f} '
+                     f'{report.total_mj(model, "qnn"):>10.5f} {ratios["ann"]:>8.2f} '
+                     f'{ratios["qnn"]:>8.2f}')
+    lines.append(f'QNN: {report.qnn_bits}-bit activations; ratio > 1: the spiking network uses '
+                 'less energy')
+    return '\n'.join(lines)
 
 
 def ann_flops(model: nn.Module, batch: dict) -> float:
@@ -133,30 +161,51 @@ def ann_flops(model: nn.Module, batch: dict) -> float:
 
 
 def write_layers_csv(rows: List[dict], path: str) -> None:
-    """The per-layer rows of :func:`count_energy` as CSV (:data:`LAYER_COLUMNS`)."""
+    """The per-layer rows of :func:`count_energy` as CSV: :data:`LAYER_COLUMNS`, then every
+    model's columns (:func:`layer_rows`)."""
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    extra = [key for key in (rows[0] if rows else {}) if key.split('_')[0] in
+             ('compute', 'memory', 'lemaire')]
     with open(path, 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(LAYER_COLUMNS), extrasaction='ignore')
+        writer = csv.DictWriter(f, fieldnames=list(LAYER_COLUMNS) + extra,
+                                extrasaction='ignore')
         writer.writeheader()
         writer.writerows(rows)
 
 
-def plot_layers(rows: List[dict], path: str, title: str) -> None:
-    """A bar per layer: the energy of its MACs (real-valued input) and ACs (spike input)."""
+def plot_layers(rows: List[dict], path: str, title: str, energy_model: str = 'compute') -> None:
+    """A bar per layer under ``energy_model``: its compute and memory energy stacked, a black
+    tick at the same layer's energy in the QNN baseline, and the layer names in red where the
+    spiking layer uses more energy than in the QNN.  Layers whose energy in both is under 0.5%
+    of the largest bar are left out (their number is written under the plot)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(10, 1.5 + 0.2 * max(1, len(rows))))
+    largest = max([max(r[f'{energy_model}_mj'], r[f'{energy_model}_qnn_mj']) for r in rows],
+                  default=0.0)
+    shown = [r for r in rows if max(r[f'{energy_model}_mj'], r[f'{energy_model}_qnn_mj'])
+             >= 0.005 * largest]
+    hidden, rows = len(rows) - len(shown), shown
+    fig, ax = plt.subplots(figsize=(10, 1.8 + 0.2 * max(1, len(rows))))
     names = [r['name'] for r in rows]
-    mac_mj = [r['macs'] * r['e_mac_pj'] / 1e9 for r in rows]
-    ac_mj = [r['acs'] * r['e_ac_pj'] / 1e9 for r in rows]
-    ax.barh(range(len(rows)), mac_mj, color='tab:red', label='MAC (real-valued input)')
-    ax.barh(range(len(rows)), ac_mj, left=mac_mj, color='tab:blue', label='AC (spike input)')
-    ax.set_yticks(range(len(rows)), names, fontsize=6)
+    compute = [r[f'{energy_model}_compute_mj'] for r in rows]
+    memory = [r[f'{energy_model}_memory_mj'] for r in rows]
+    qnn = [r[f'{energy_model}_qnn_mj'] for r in rows]
+    positions = range(len(rows))
+    ax.barh(positions, compute, color='tab:blue', label='compute')
+    ax.barh(positions, memory, left=compute, color='tab:orange', label='memory (data movement)')
+    ax.scatter(qnn, positions, marker='|', s=120, color='black', label='QNN baseline',
+               zorder=3)
+    ax.set_yticks(list(positions), names, fontsize=6)
+    for label, row in zip(ax.get_yticklabels(), rows):
+        if row[f'{energy_model}_loses_to_qnn']:
+            label.set_color('tab:red')
     ax.invert_yaxis()
-    ax.set_xlabel('mJ per clip')
+    ax.set_xlabel(f'mJ per clip ({energy_model} model); red names: more than in the QNN'
+                  + (f'\n{hidden} layers under 0.5% of the largest bar not drawn'
+                     if hidden else ''))
     ax.set_title(title, fontsize=9)
-    ax.legend(loc='lower right')
+    ax.legend(loc='lower right', fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

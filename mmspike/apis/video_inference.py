@@ -7,7 +7,7 @@ windows the model ran on, and converts to plain JSON-able dicts (:meth:`VideoRes
 (:meth:`VideoResult.to_data_samples`).
 """
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -24,7 +24,8 @@ class VideoResult:
         energy_mj (np.ndarray): ``[num_frames]`` float64: the energy of every model run (MACs
             and ACs counted from the tensors that flowed, :class:`mmspike.energy.EnergyCounter`)
             split equally over the video frames that run read; ``energy_mj.sum()`` is the
-            energy of the whole inference. NaN where energy was not counted.
+            energy of the whole inference, under ``energy_model``. NaN where energy was not
+            counted.
         windows (list[list[int]]): the video frames every model run read, in order.
         fps (float, optional): frames per second of the video file (None for arrays).
         class_names (list[str], optional): action / segmentation class names of the config.
@@ -43,6 +44,8 @@ class VideoResult:
         class_maps (np.ndarray, optional): seg: ``[T, H, W]`` int64 class of every pixel at
             the video's frame size.
         palette (list, optional): seg: an RGB colour per class.
+        energy_model (str): the model of ``energy_mj`` ('compute', 'memory' or 'lemaire';
+            :mod:`mmspike.energy.models`).
     """
     task: str
     num_frames: int
@@ -59,6 +62,7 @@ class VideoResult:
     frame_size: Optional[int] = None
     class_maps: Optional[np.ndarray] = None
     palette: Optional[List[Tuple[int, int, int]]] = None
+    energy_model: str = 'compute'
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -91,12 +95,13 @@ class VideoResult:
 
     def to_dict(self) -> dict:
         """The whole result as a JSON-able dict: ``task``, ``num_frames``, ``fps``,
-        ``energy_mj`` (total), ``windows``, ``frames`` (:meth:`frame_dict` of every frame) and,
-        for action, ``video`` (the best classes of the whole video)."""
+        ``energy_mj`` (total), ``energy_model``, ``windows``, ``frames`` (:meth:`frame_dict` of
+        every frame) and, for action, ``video`` (the best classes of the whole video)."""
         total = float(np.nansum(self.energy_mj)) if not np.all(np.isnan(self.energy_mj)) \
             else None
         out = dict(task=self.task, num_frames=int(self.num_frames), fps=self.fps,
-                   energy_mj=total, windows=[[int(i) for i in w] for w in self.windows],
+                   energy_mj=total, energy_model=self.energy_model,
+                   windows=[[int(i) for i in w] for w in self.windows],
                    frames=[self.frame_dict(i) for i in range(self.num_frames)])
         if self.task == 'action' and self.scores is not None:
             order = np.argsort(-self.scores, kind='stable')[:5]
@@ -138,9 +143,10 @@ class VideoResult:
 class _EnergyLedger:
     """Counts the energy of model runs and splits each over the video frames it read."""
 
-    def __init__(self, model, num_frames: int, enabled: bool):
+    def __init__(self, model, num_frames: int, enabled: bool, energy_model: str = 'compute'):
         self.model = model
         self.enabled = enabled
+        self.energy_model = energy_model
         self.energy_mj = np.zeros(num_frames) if enabled else np.full(num_frames, np.nan)
         self.windows: List[List[int]] = []
 
@@ -153,7 +159,7 @@ class _EnergyLedger:
         if not self.enabled:
             return function(*args, **kwargs)
         from mmspike.energy import EnergyCounter
-        counter = EnergyCounter(self.model)
+        counter = EnergyCounter(self.model, energy_model=self.energy_model)
         with counter:
             out = function(*args, **kwargs)
         share = counter.report().energy_mj / len(frames_read)
@@ -403,7 +409,8 @@ def model_task(model) -> str:
                     f'VideoEncoderDecoder models; got {type(model).__name__}')
 
 
-def inference_video(model, video, *, energy: bool = True, stride: Optional[int] = None,
+def inference_video(model, video, *, energy: Union[bool, str] = True,
+                    stride: Optional[int] = None,
                     frame_gap: Optional[int] = None, frame_size: Optional[int] = None,
                     max_frames: Optional[int] = None, progress: bool = False) -> VideoResult:
     """Run a model of any task on a video of any length: one prediction per frame.
@@ -433,8 +440,10 @@ def inference_video(model, video, *, energy: bool = True, stride: Optional[int] 
             ``model.cfg``), in eval mode.
         video (str | PathLike | np.ndarray): a video file, a folder of frame images (sorted by
             name) or frames ``[T, H, W, 3]`` RGB uint8.
-        energy (bool): count the energy of every run (:class:`~mmspike.energy.EnergyCounter`,
-            several times slower). Defaults to True.
+        energy (bool | str): count the energy of every run
+            (:class:`~mmspike.energy.EnergyCounter`, several times slower) under the
+            ``'compute'`` model (True) or the model named (``'compute'``, ``'memory'``,
+            ``'lemaire'``); False: do not count. Defaults to True.
         stride (int, optional): frames between window starts (see above).
         frame_gap (int, optional): pose: frames between the frames of one clip (see above).
         frame_size (int, optional): pose: the side of the square crop. Defaults to the
@@ -462,8 +471,10 @@ def inference_video(model, video, *, energy: bool = True, stride: Optional[int] 
         raise ValueError(f'frame_size is for pose models, got a {task} model')
     if frame_gap is not None and task != 'pose':
         raise ValueError(f'frame_gap is for pose models, got a {task} model')
+    from mmspike.energy.models import check_energy_model
+    energy_model = check_energy_model(energy if isinstance(energy, str) else None)
     frames = load_video(video, max_frames)
-    ledger = _EnergyLedger(model, len(frames), energy)
+    ledger = _EnergyLedger(model, len(frames), bool(energy), energy_model)
     with torch.no_grad():
         if task == 'pose':
             fields = _infer_pose(model, cfg, frames, stride, ledger, progress, frame_gap,
@@ -475,4 +486,5 @@ def inference_video(model, video, *, energy: bool = True, stride: Optional[int] 
         names = class_names_from_config(cfg)
         fields['class_names'] = names if names and len(names) == len(fields['scores']) else None
     return VideoResult(task=task, num_frames=len(frames), energy_mj=ledger.energy_mj,
-                       windows=ledger.windows, fps=video_fps(video), **fields)
+                       windows=ledger.windows, fps=video_fps(video),
+                       energy_model=energy_model, **fields)

@@ -10,13 +10,18 @@ row named ``<module>.<op>#<i>`` (``i`` = order within that module).  See
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, replace
+from math import prod
+from typing import Optional
 
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..neurons.stateful import is_spiking_neuron, reset_neurons
+from .models import (ENERGY_MODELS, SYSTEMS, ElementwiseOp, EnergyBreakdown, EnergyCosts,
+                     NeuronOp, SynapticOp, check_energy_model, op_energy, qnn_bits_for)
 from .ops import conv_dense_macs, conv_synaptic_ops, is_spike_tensor, matmul_counts
 
 aten = torch.ops.aten
@@ -37,6 +42,9 @@ _PJ_PER_MJ = 1e9
 # simple energy model counts them: normalisation, element-wise add/sub, reductions, avg pooling.
 _NORM_OPS = (aten.native_batch_norm.default, aten._native_batch_norm_legit_no_training.default,
              aten._native_batch_norm_legit.default)
+# ``x * scale + shift`` with per-channel scale and shift: the eval form of mmspike's per-time-step
+# BatchNorm (mmspike.ops.temporal_norm), counted like a BatchNorm in eval mode
+_AFFINE_OPS = (aten.addcmul.default, )
 _ADD_OPS = tuple(getattr(aten, name).Tensor for name in ('add', 'add_', 'sub', 'sub_')) + \
     tuple(getattr(aten, name).Scalar for name in ('add', 'sub', 'rsub')) + \
     (aten.add_.Scalar, aten.sub_.Scalar, aten.rsub.Tensor)
@@ -74,7 +82,11 @@ def resolve_energy_costs(e_mac_pj=None, e_ac_pj=None, preset='fp32'):
 
 @dataclass
 class LayerEnergy:
-    """One row of an energy report (totals over every call of the layer)."""
+    """One row of an energy report (totals over every call of the layer).
+
+    ``energy_mj`` is the ``'compute'`` model's energy of the spiking network (the papers'
+    convention); ``energy_pj`` holds every model's parts for the network and its baselines,
+    keyed ``'<model>/<system>/<part>'`` (:mod:`mmspike.energy.models`)."""
 
     name: str
     type: str
@@ -86,20 +98,41 @@ class LayerEnergy:
     input_elements: int = 0
     spike_input: bool = False
     energy_mj: float = 0.0
+    kind: str = 'synaptic'  # 'synaptic', 'neuron' or 'elementwise'
+    energy_pj: dict = field(default_factory=dict)
 
     @property
     def input_rate(self) -> float:
         return self.input_nonzero / self.input_elements if self.input_elements else 0.0
 
+    def breakdown(self, model: str = 'compute', system: str = 'snn') -> EnergyBreakdown:
+        """This layer's parts (mJ) under ``model`` for ``system`` ('snn', 'ann', 'qnn')."""
+        prefix = f'{check_energy_model(model)}/{system}/'
+        return EnergyBreakdown(model, system, {key[len(prefix):]: pj / _PJ_PER_MJ for key, pj
+                                               in self.energy_pj.items()
+                                               if key.startswith(prefix)})
+
     def as_dict(self) -> dict:
         row = asdict(self)
+        row.pop('energy_pj')
         row['input_rate'] = self.input_rate
         return row
 
 
+def _add_parts(target: dict, energies: dict, scale: float = 1.0) -> None:
+    for group, parts in energies.items():
+        for part, pj in parts.items():
+            key = f'{group}/{part}'
+            target[key] = target.get(key, 0.0) + pj * scale
+
+
 @dataclass
 class EnergyReport:
-    """Result of :func:`estimate_energy` / :class:`EnergyCounter` (totals for the whole input)."""
+    """Result of :func:`estimate_energy` / :class:`EnergyCounter` (totals for the whole input).
+
+    ``energy_mj`` is the energy under ``energy_model`` (``'compute'``: ``E_MAC x MACs + E_AC x
+    ACs``, the papers' figure); :meth:`breakdown` gives any model's parts for the spiking
+    network and its ANN / QNN baselines, :meth:`ratios` the baselines' energy over the SNN's."""
 
     mac: int
     ac: int
@@ -111,29 +144,96 @@ class EnergyReport:
     e_ac_pj: float
     firing_rate: float  # spikes / neuron-steps over all spiking neuron layers (nan if none)
     layers: list = field(default_factory=list)
+    energy_model: str = 'compute'
+    qnn_bits: int = 1
+    energy_pj: dict = field(default_factory=dict)  # '<model>/<system>/<part>' -> pJ, all rows
+
+    def breakdown(self, model: Optional[str] = None, system: str = 'snn') -> EnergyBreakdown:
+        """Parts (mJ) of ``model`` (default: the report's ``energy_model``) for ``system``:
+        ``'snn'`` (the network), ``'ann'`` (the same network with real-valued activations,
+        dense MACs) or ``'qnn'`` (``qnn_bits``-bit activations)."""
+        model = check_energy_model(model or self.energy_model)
+        if system not in SYSTEMS:
+            raise ValueError(f'unknown system {system!r}; expected one of {list(SYSTEMS)}')
+        prefix = f'{model}/{system}/'
+        return EnergyBreakdown(model, system, {key[len(prefix):]: pj / _PJ_PER_MJ for key, pj
+                                               in self.energy_pj.items()
+                                               if key.startswith(prefix)})
+
+    def total_mj(self, model: Optional[str] = None, system: str = 'snn') -> float:
+        return self.breakdown(model, system).total
+
+    def ratios(self, model: Optional[str] = None) -> dict:
+        """``{'ann': E_ann / E_snn, 'qnn': E_qnn / E_snn}`` under ``model`` (> 1: the spiking
+        network uses less energy)."""
+        snn = self.total_mj(model)
+        return {system: (self.total_mj(model, system) / snn if snn > 0 else float('nan'))
+                for system in ('ann', 'qnn')}
+
+    def scaled(self, factor: float) -> 'EnergyReport':
+        """A copy with every count and energy multiplied by ``factor`` (e.g. ``1 / clips``
+        for figures per clip); the firing rate and input rates stay."""
+        def scale_row(row):
+            return replace(row, dense_macs=row.dense_macs * factor, macs=row.macs * factor,
+                           acs=row.acs * factor, energy_mj=row.energy_mj * factor,
+                           energy_pj={k: v * factor for k, v in row.energy_pj.items()})
+        return replace(self, mac=self.mac * factor, ac=self.ac * factor,
+                       dense_mac=self.dense_mac * factor, energy_mj=self.energy_mj * factor,
+                       mac_energy_mj=self.mac_energy_mj * factor,
+                       ac_energy_mj=self.ac_energy_mj * factor,
+                       layers=[scale_row(row) for row in self.layers],
+                       energy_pj={k: v * factor for k, v in self.energy_pj.items()})
+
+    def summary(self) -> dict:
+        """Every model's totals: ``{model: {'snn': {part: mJ, ..., 'total': mJ}, 'ann': ...,
+        'qnn': ..., 'ann_ratio': x, 'qnn_ratio': x}}``."""
+        out = {}
+        for model in ENERGY_MODELS:
+            out[model] = {system: dict(self.breakdown(model, system).parts,
+                                       total=self.total_mj(model, system))
+                          for system in SYSTEMS}
+            out[model].update({f'{k}_ratio': v for k, v in self.ratios(model).items()})
+        return out
 
     def as_dict(self) -> dict:
-        data = {k: v for k, v in asdict(self).items() if k != 'layers'}
+        data = {k: v for k, v in asdict(self).items() if k not in ('layers', 'energy_pj')}
+        data['models'] = self.summary()
         data['layers'] = [row.as_dict() for row in self.layers]
         return data
 
-    def table(self) -> str:
-        """The per-layer table as fixed-width text."""
-        header = (f'{"layer":<48} {"type":<10} {"MACs(dense)":>14} {"in rate":>8} '
-                  f'{"MACs":>14} {"ACs":>14} {"mJ":>10}')
-        lines = [header, '-' * len(header)]
+    def table(self, model: Optional[str] = None) -> str:
+        """The per-layer table as fixed-width text: counts, then the energy under ``model``
+        (default: the report's) split into compute and memory, the QNN's, and ``<`` where the
+        spiking layer uses more energy than its QNN."""
+        model = check_energy_model(model or self.energy_model)
+        header = (f'{"layer":<44} {"type":<10} {"MACs(dense)":>13} {"in rate":>7} '
+                  f'{"MACs":>13} {"ACs":>13} {"compute mJ":>10} {"memory mJ":>10} '
+                  f'{"mJ":>9} {"QNN mJ":>9}')
+        lines = [f'energy model: {model}', header, '-' * len(header)]
+
+        def line(name, kind, dense, rate, macs, acs, snn, qnn):
+            loses = '<' if snn.total > qnn.total * (1 + 1e-9) else ' '
+            return (f'{name[-44:]:<44} {kind[:10]:<10} {dense:>13,.0f} {rate:>7} {macs:>13,.0f} '
+                    f'{acs:>13,.0f} {snn.compute:>10.5f} {snn.memory:>10.5f} {snn.total:>9.5f} '
+                    f'{qnn.total:>9.5f}{loses}')
         for row in self.layers:
-            lines.append(f'{row.name[-48:]:<48} {row.type[:10]:<10} {row.dense_macs:>14,} '
-                         f'{row.input_rate:>8.4f} {row.macs:>14,} {row.acs:>14,} '
-                         f'{row.energy_mj:>10.5f}')
+            rate = f'{row.input_rate:.4f}' if row.kind == 'synaptic' else ''
+            lines.append(line(row.name, row.type, row.dense_macs, rate, row.macs, row.acs,
+                              row.breakdown(model), row.breakdown(model, 'qnn')))
         lines.append('-' * len(header))
-        lines.append(f'{"total":<48} {"":<10} {self.dense_mac:>14,} {"":>8} {self.mac:>14,} '
-                     f'{self.ac:>14,} {self.energy_mj:>10.5f}')
+        lines.append(line('total', '', self.dense_mac, '', self.mac, self.ac,
+                          self.breakdown(model), self.breakdown(model, 'qnn')))
+        ratios = self.ratios(model)
+        lines.append(f'ANN: {self.total_mj(model, "ann"):.5f} mJ (x{ratios["ann"]:.2f} the '
+                     f'SNN); QNN ({self.qnn_bits}-bit activations): '
+                     f'{self.total_mj(model, "qnn"):.5f} mJ (x{ratios["qnn"]:.2f}); '
+                     '< marks layers that use more energy than in the QNN')
         return '\n'.join(lines)
 
 
 class EnergyCounter(TorchDispatchMode):
-    """Context manager that counts MACs/ACs of everything ``model`` runs inside it.
+    """Context manager that counts MACs/ACs of everything ``model`` runs inside it, and the
+    energy of every model of the hardware (:mod:`mmspike.energy.models`).
 
     Example::
 
@@ -152,12 +252,21 @@ class EnergyCounter(TorchDispatchMode):
             ``max_spike_value`` of the model's neurons, e.g. I-LIF's ``levels``), else 1.
         count_elementwise (bool): also count normalisation (eval: ``numel`` MACs for the affine
             part + ``numel + C`` ACs), element-wise additions/subtractions (one AC per output
-            element), reductions and average pooling, as spikingjelly's ``estimate_simple_energy``
-            does.  Off by default: the usual SNN convention counts synaptic operations only.
+            element), reductions and average pooling in the ``'compute'`` model, as
+            spikingjelly's ``estimate_simple_energy`` does (``'memory'`` always counts them).
+            Off by default: the usual SNN convention counts synaptic operations only.
+        energy_model (str): the model of :attr:`EnergyReport.energy_mj`: ``'compute'``
+            (default), ``'memory'`` or ``'lemaire'``. Every model is counted either way.
+        costs (EnergyCosts, optional): the other models' constants (memory pJ per byte,
+            Lemaire's); its ``e_mac_pj`` / ``e_ac_pj`` are replaced by the ones above.
+        qnn_bits (int, optional): activation bits of the QNN baseline; default
+            :func:`~mmspike.energy.models.qnn_bits_for` the spike range (1 bit for binary
+            neurons, ``ceil(log2(D + 1))`` for integer ones).
     """
 
     def __init__(self, model: nn.Module, e_mac_pj=None, e_ac_pj=None, preset='fp32',
-                 max_spike_value=None, count_elementwise=False):
+                 max_spike_value=None, count_elementwise=False, energy_model='compute',
+                 costs: Optional[EnergyCosts] = None, qnn_bits: Optional[int] = None):
         super().__init__()
         self.model = model
         if max_spike_value is None:
@@ -165,11 +274,19 @@ class EnergyCounter(TorchDispatchMode):
         self.e_mac_pj, self.e_ac_pj = resolve_energy_costs(e_mac_pj, e_ac_pj, preset)
         self.max_spike_value = int(max_spike_value)
         self.count_elementwise = bool(count_elementwise)
+        self.energy_model = check_energy_model(energy_model)
+        bits = qnn_bits_for(self.max_spike_value) if qnn_bits is None else int(qnn_bits)
+        self.costs = replace(costs or EnergyCosts(), e_mac_pj=self.e_mac_pj,
+                             e_ac_pj=self.e_ac_pj, qnn_bits=bits)
+        self.spike_bits = float(qnn_bits_for(self.max_spike_value))
+        self.has_neurons = any(is_spiking_neuron(m) for m in model.modules())
         self.rows: dict[str, LayerEnergy] = {}
         self.spikes = 0.0
         self.neuron_steps = 0
         self._stack = []  # [module name, module, number of ops seen in this call]
+        self._neuron_depth = 0
         self._handles = []
+        self._param_storages = set()
 
     # -- module tracking -------------------------------------------------------------------
     def _push(self, name):
@@ -181,19 +298,28 @@ class EnergyCounter(TorchDispatchMode):
         if self._stack and self._stack[-1][1] is module:
             self._stack.pop()
 
-    def _count_spikes(self, module, args, output):
-        if torch.is_tensor(output):
-            with uncounted():
-                self.spikes += float(output.detach().sum(dtype=torch.float64))
-            self.neuron_steps += output.numel()
+    def _enter_neuron(self, module, args):
+        self._neuron_depth += 1
+
+    def _neuron_done(self, name):
+        def hook(module, args, output):
+            self._neuron_depth = max(0, self._neuron_depth - 1)
+            if torch.is_tensor(output):
+                with uncounted():
+                    self._record_neuron(name, module, args, output)
+        return hook
 
     def __enter__(self):
         self._stack = []
+        self._neuron_depth = 0
+        self._param_storages = {p.untyped_storage().data_ptr() for p in self.model.parameters()}
         for name, module in self.model.named_modules():
             self._handles.append(module.register_forward_pre_hook(self._push(name)))
             self._handles.append(module.register_forward_hook(self._pop, always_call=True))
             if is_spiking_neuron(module):
-                self._handles.append(module.register_forward_hook(self._count_spikes))
+                self._handles.append(module.register_forward_pre_hook(self._enter_neuron))
+                self._handles.append(module.register_forward_hook(self._neuron_done(name),
+                                                                  always_call=True))
         return super().__enter__()
 
     def __exit__(self, *exc):
@@ -204,6 +330,7 @@ class EnergyCounter(TorchDispatchMode):
                 handle.remove()
             self._handles = []
             self._stack = []
+            self._neuron_depth = 0
 
     def reset(self):
         """Forget everything counted so far."""
@@ -217,7 +344,7 @@ class EnergyCounter(TorchDispatchMode):
             name = self._stack[-1][0] if self._stack else ''
             key = f'{name}[elementwise]' if name else '[elementwise]'
             if key not in self.rows:
-                self.rows[key] = LayerEnergy(name=key, type='elementwise')
+                self.rows[key] = LayerEnergy(name=key, type='elementwise', kind='elementwise')
             return self.rows[key]
         if self._stack:
             frame = self._stack[-1]
@@ -237,6 +364,12 @@ class EnergyCounter(TorchDispatchMode):
     def _spikes(self, x):
         return is_spike_tensor(x, self.max_spike_value)
 
+    def _is_param(self, x) -> bool:
+        return x.untyped_storage().data_ptr() in self._param_storages
+
+    def _bits(self, x, spikes: bool) -> float:
+        return self.spike_bits if spikes else float(x.element_size() * 8)
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
@@ -248,66 +381,143 @@ class EnergyCounter(TorchDispatchMode):
         if func is aten.convolution.default:
             self._record_conv(args, out)
         elif func in _MATMUL_OPS:
-            self._record_matmul(func, args, kwargs)
-        elif self.count_elementwise:
+            self._record_matmul(func, args, kwargs, out)
+        else:
             self._record_elementwise(func, args, out)
 
+    def _charge(self, row: LayerEnergy, op) -> None:
+        _add_parts(row.energy_pj, op_energy(op, self.costs, self.has_neurons,
+                                            self.count_elementwise))
+
     def _record_elementwise(self, func, args, out):
+        if self._neuron_depth > 0:
+            # a neuron's own update: charged by the neuron's row (state traffic, Lemaire's
+            # formula), the same whether its backend runs these operators or a compiled kernel
+            return
+        foldable, channels = False, 0
         if func in _NORM_OPS:
             x, weight = args[0], args[1]
             training = func is aten._native_batch_norm_legit.default or (
                 func is aten.native_batch_norm.default and args[5])
-            n, c = x.numel(), x.shape[1]
+            n, channels = x.numel(), x.shape[1]
             macs = n if weight is not None else 0
-            acs = 3 * n + 2 * c if training else n + c
-            row = self._row('norm', elementwise=True)
+            acs = 3 * n + 2 * channels if training else n + channels
+            foldable, kind = not training, 'norm'
+        elif func in _AFFINE_OPS and self._stack and args[1].dim() >= 2:
+            n, channels = out.numel(), args[2].numel()
+            macs, acs, foldable, kind = n, n + channels, True, 'norm'
         elif func in _ADD_OPS:
             result = out if torch.is_tensor(out) else args[0]
-            macs, acs, row = 0, result.numel(), self._row('add', elementwise=True)
+            n = result.numel()
+            macs, acs, kind = 0, n, 'add'
         elif func in _REDUCE_OPS:
-            macs, acs, row = 0, args[0].numel() - out.numel(), self._row('sum', elementwise=True)
+            n = args[0].numel()
+            macs, acs, kind = 0, n - out.numel(), 'sum'
         elif func in _POOL_OPS:
             kernel = args[1] if len(args) > 1 else ()
             kernel = [kernel] * (out.dim() - 2) if isinstance(kernel, int) else list(kernel)
             if len(kernel) == 1:
                 kernel = kernel * (out.dim() - 2)
             per_output = max(1, int(torch.tensor(kernel).prod()))
-            macs, acs = 0, out.numel() * (per_output - 1)
-            row = self._row('avg_pool', elementwise=True)
+            n = out.numel()
+            macs, acs, kind = 0, n * (per_output - 1), 'avg_pool'
         else:
             return
+        row = self._row(kind, elementwise=True)
         row.calls += 1
-        row.macs += macs
-        row.acs += acs
-        row.energy_mj += (macs * self.e_mac_pj + acs * self.e_ac_pj) / _PJ_PER_MJ
+        if self.count_elementwise:
+            row.macs += macs
+            row.acs += acs
+            row.energy_mj += (macs * self.e_mac_pj + acs * self.e_ac_pj) / _PJ_PER_MJ
+        self._charge(row, ElementwiseOp(kind, macs, acs, numel=n, channels=channels,
+                                        foldable=foldable))
 
     def _record_conv(self, args, out):
-        x, weight = args[0], args[1]
+        x, weight, bias = args[0], args[1], args[2]
         stride, padding, dilation, transposed, output_padding, groups = args[3:9]
         row = self._row('conv')
-        dense = conv_dense_macs(weight.shape if not transposed else
-                                (weight.shape[1] * groups, weight.shape[0] // groups,
-                                 *weight.shape[2:]),
-                                x.shape if transposed else out.shape)
+        if transposed:
+            out_per_group, kernel = weight.shape[1], tuple(weight.shape[2:])
+            out_channels = out_per_group * groups
+            dense_weight = (out_channels, weight.shape[0] // groups, *kernel)
+        else:
+            out_channels, kernel = weight.shape[0], tuple(weight.shape[2:])
+            out_per_group = out_channels // groups
+            dense_weight = tuple(weight.shape)
+        dense = conv_dense_macs(dense_weight, x.shape if transposed else out.shape)
         spikes = self._spikes(x)
-        macs, acs = 0, 0
+        macs, acs, events = 0, 0, 0.0
         if spikes:
             acs = conv_synaptic_ops(x, weight.shape, stride, padding, dilation, groups,
                                     transposed, output_padding)
+            events = float(x.sum(dtype=torch.float64))
         else:
             macs = dense
         self._add(row, dense, macs, acs, x, spikes)
+        strides = list(stride) * (len(kernel) // len(stride)) if len(stride) < len(kernel) \
+            else list(stride)
+        self._charge(row, SynapticOp(
+            'conv', dense, spikes, events=events, synaptic_ops=acs,
+            weight_is_param=self._is_param(weight), input_numel=x.numel(),
+            output_numel=out.numel(), input_bits=self._bits(x, spikes),
+            weight_bits=weight.element_size() * 8, value_bits=out.element_size() * 8,
+            weight_numel=weight.numel(), bias_numel=0 if bias is None else bias.numel(),
+            bias_bits=32 if bias is None else bias.element_size() * 8,
+            fanout=int(out_per_group * prod(kernel)),
+            lemaire_synops=int(out_per_group * prod(math.ceil(k / s)
+                                                   for k, s in zip(kernel, strides))),
+            conv_addressing=int(out_channels * prod(kernel))))
 
-    def _record_matmul(self, func, args, kwargs):
-        a, b = (args[0], args[1]) if func in (aten.mm.default, aten.bmm.default) \
-            else (args[1], args[2])
+    def _record_matmul(self, func, args, kwargs, out):
+        bias = None
+        if func in (aten.mm.default, aten.bmm.default):
+            a, b = args[0], args[1]
+        else:
+            bias, a, b = args[0], args[1], args[2]
         row = self._row(_MATMUL_OPS[func])
         a_spikes, b_spikes = self._spikes(a), self._spikes(b)
         macs, acs = matmul_counts(a, b, a_spikes, b_spikes)
         dense = matmul_counts(a, b, False, False)[0]
         # the activation operand: the spiking one if any, else the first
-        activation = b if (b_spikes and not a_spikes) else a
-        self._add(row, dense, macs, acs, activation, a_spikes or b_spikes)
+        swap = b_spikes and not a_spikes
+        activation, other = (b, a) if swap else (a, b)
+        spikes = a_spikes or b_spikes
+        self._add(row, dense, macs, acs, activation, spikes)
+        other_is_param = self._is_param(other)
+        fanout = int(a.shape[-2] if swap else b.shape[-1])
+        self._charge(row, SynapticOp(
+            'linear' if other_is_param else 'matmul', dense, spikes,
+            events=float(activation.sum(dtype=torch.float64)) if spikes else 0.0,
+            synaptic_ops=acs, both_spikes=a_spikes and b_spikes, weight_is_param=other_is_param,
+            input_numel=activation.numel(), output_numel=out.numel(),
+            input_bits=self._bits(activation, spikes),
+            weight_bits=self._bits(other, a_spikes and b_spikes),
+            value_bits=out.element_size() * 8, weight_numel=other.numel(),
+            bias_numel=0 if bias is None else bias.numel(),
+            bias_bits=32 if bias is None else bias.element_size() * 8,
+            fanout=fanout, lemaire_synops=fanout))
+
+    def _record_neuron(self, name, module, args, output):
+        self.spikes += float(output.detach().sum(dtype=torch.float64))
+        self.neuron_steps += output.numel()
+        x = args[0] if args and torch.is_tensor(args[0]) else output
+        multi_step = getattr(module, 'step_mode', 'm') == 'm' and output.dim() > 1
+        steps = int(output.shape[0]) if multi_step else 1
+        state_bytes = sum(t.numel() * t.element_size() for t in _neuron_states(module))
+        if not state_bytes:  # a state the counter cannot see: one value per neuron per step
+            state_bytes = output.numel() // steps * x.element_size()
+        row = self.rows.get(name)
+        if row is None:
+            row = self.rows[name] = LayerEnergy(name=name, type=type(module).__name__,
+                                                kind='neuron')
+        row.calls += 1
+        row.input_nonzero += int(output.count_nonzero())
+        row.input_elements += output.numel()
+        self._charge(row, NeuronOp(
+            numel=output.numel(), steps=steps, spikes=float(output.sum(dtype=torch.float64)),
+            state_bytes=state_bytes, input_bits=x.element_size() * 8,
+            spike_bits=float(qnn_bits_for(max(1, int(getattr(module, 'max_spike_value', 1))))),
+            leak=type(module).__name__ not in ('IFNode', 'MultiStepIFNode')))
 
     def _add(self, row, dense, macs, acs, activation, spikes):
         row.calls += 1
@@ -322,15 +532,39 @@ class EnergyCounter(TorchDispatchMode):
     # -- results -----------------------------------------------------------------------------
     def report(self) -> EnergyReport:
         rows = list(self.rows.values())
-        mac = sum(r.macs for r in rows)
-        ac = sum(r.acs for r in rows)
+        counted = [r for r in rows if r.kind == 'synaptic' or
+                   (r.kind == 'elementwise' and self.count_elementwise)]
+        mac = sum(r.macs for r in counted)
+        ac = sum(r.acs for r in counted)
         mac_mj = mac * self.e_mac_pj / _PJ_PER_MJ
         ac_mj = ac * self.e_ac_pj / _PJ_PER_MJ
         rate = self.spikes / self.neuron_steps if self.neuron_steps else float('nan')
-        return EnergyReport(mac=mac, ac=ac, dense_mac=sum(r.dense_macs for r in rows),
-                            energy_mj=mac_mj + ac_mj, mac_energy_mj=mac_mj, ac_energy_mj=ac_mj,
-                            e_mac_pj=self.e_mac_pj, e_ac_pj=self.e_ac_pj, firing_rate=rate,
-                            layers=[LayerEnergy(**asdict(r)) for r in rows])
+        totals = {}
+        for row in rows:
+            for key, pj in row.energy_pj.items():
+                totals[key] = totals.get(key, 0.0) + pj
+        report = EnergyReport(mac=mac, ac=ac, dense_mac=sum(r.dense_macs for r in rows),
+                              energy_mj=mac_mj + ac_mj, mac_energy_mj=mac_mj, ac_energy_mj=ac_mj,
+                              e_mac_pj=self.e_mac_pj, e_ac_pj=self.e_ac_pj, firing_rate=rate,
+                              layers=[replace(r, energy_pj=dict(r.energy_pj)) for r in rows],
+                              energy_model=self.energy_model, qnn_bits=self.costs.qnn_bits,
+                              energy_pj=totals)
+        if self.energy_model != 'compute':
+            report.energy_mj = report.total_mj()
+        return report
+
+
+def _neuron_states(module: nn.Module):
+    """The state tensors a neuron keeps between steps: mmspike's ``get_state()`` (a tensor or a
+    tuple of them), spikingjelly's ``memories()``."""
+    if hasattr(module, 'get_state'):
+        state = module.get_state()
+        states = state if isinstance(state, (tuple, list)) else (state, )
+    elif hasattr(module, 'memories'):
+        states = tuple(module.memories())
+    else:
+        states = ()
+    return [t for t in states if torch.is_tensor(t)]
 
 
 def call_model(model: nn.Module, inputs):
@@ -344,12 +578,17 @@ def call_model(model: nn.Module, inputs):
 
 
 def estimate_energy(model: nn.Module, inputs, e_mac_pj=None, e_ac_pj=None, preset='fp32',
-                    max_spike_value=None, count_elementwise=False,
-                    reset_states=True) -> EnergyReport:
+                    max_spike_value=None, count_elementwise=False, reset_states=True,
+                    energy_model='compute', costs: Optional[EnergyCosts] = None,
+                    qnn_bits: Optional[int] = None) -> EnergyReport:
     """Run ``model`` once on ``inputs`` (no grad) and count its MACs, ACs and energy.
 
-    ``energy_mj = (E_MAC x MACs + E_AC x ACs) / 1e9``, counted from the tensors that flowed (see
-    :mod:`mmspike.energy.ops`); totals are for the whole ``inputs`` batch.
+    ``energy_mj`` is the energy under ``energy_model``: ``'compute'`` (default, the papers'
+    convention) ``= (E_MAC x MACs + E_AC x ACs) / 1e9``, counted from the tensors that flowed
+    (see :mod:`mmspike.energy.ops`); ``'memory'`` adds data movement; ``'lemaire'`` is Lemaire
+    et al.'s analytical model (:mod:`mmspike.energy.models`).  Totals are for the whole
+    ``inputs`` batch; ``report.breakdown(model, system)`` and ``report.ratios(model)`` give
+    every model's parts and the ANN / QNN baselines.
 
     Args:
         model (nn.Module): any module; spiking neurons are reset before the pass when
@@ -360,8 +599,11 @@ def estimate_energy(model: nn.Module, inputs, e_mac_pj=None, e_ac_pj=None, prese
         max_spike_value (int, optional): integer activations up to this value count as spikes
             (an integer spike ``s`` as ``s`` binary ones). Defaults to None: the model's largest
             I-LIF ``levels``, else 1.
-        count_elementwise (bool): also count normalisation and element-wise operations
-            (see :class:`EnergyCounter`).
+        count_elementwise (bool): also count normalisation and element-wise operations in
+            ``'compute'`` (see :class:`EnergyCounter`).
+        energy_model (str): ``'compute'``, ``'memory'`` or ``'lemaire'``.
+        costs (EnergyCosts, optional): memory and Lemaire constants.
+        qnn_bits (int, optional): the QNN baseline's activation bits.
 
     Returns:
         EnergyReport: ``mac``, ``ac``, ``dense_mac``, ``energy_mj``, ``firing_rate`` and
@@ -370,7 +612,7 @@ def estimate_energy(model: nn.Module, inputs, e_mac_pj=None, e_ac_pj=None, prese
     if reset_states:
         reset_neurons(model)
     counter = EnergyCounter(model, e_mac_pj, e_ac_pj, preset, max_spike_value,
-                            count_elementwise)
+                            count_elementwise, energy_model, costs, qnn_bits)
     with torch.no_grad(), counter:
         call_model(model, inputs)
     if reset_states:

@@ -25,6 +25,7 @@ import hashlib
 import logging
 import os
 import os.path as osp
+import shutil
 import sys
 import sysconfig
 import tempfile
@@ -81,10 +82,11 @@ def _extension_root() -> str:
 def _toolchain() -> Tuple[str, ...]:
     """What ``build.ninja`` names besides the sources and flags: the C++ compiler (as
     :mod:`torch.utils.cpp_extension` picks it), torch's headers and libraries and Python's
-    headers.  A change of any of them changes the build commands, which ninja rebuilds for, so
-    each gets a build of its own."""
+    headers; and the ninja that runs the build (the first on ``PATH``: two ninja versions
+    record a build's commands differently in its log and rebuild each other's objects).  A
+    change of any of them changes the build, so each gets a build of its own."""
     return (os.environ.get('CXX', 'c++'), osp.dirname(osp.abspath(torch.__file__)),
-            sysconfig.get_paths()['include'])
+            sysconfig.get_paths()['include'], shutil.which('ninja') or 'no ninja')
 
 
 def kernel_build_key(sources: Sequence[str], torch_version: str, cuda_version: Optional[str],

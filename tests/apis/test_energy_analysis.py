@@ -49,6 +49,14 @@ def test_counts_are_per_clip(tmp_path):
     write_layers_csv(three['rows'], str(path))
     with open(path) as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == list(LAYER_COLUMNS) and float(rows[0]['macs']) == macs
+    assert list(rows[0])[:len(LAYER_COLUMNS)] == list(LAYER_COLUMNS)
+    assert float(rows[0]['macs']) == macs
+    # every model's energy per clip too, and the same per clip from one clip or three
+    for name in ('compute', 'memory', 'lemaire'):
+        assert three['report'].total_mj(name) == pytest.approx(one['report'].total_mj(name))
+        assert float(rows[0][f'{name}_mj']) == pytest.approx(
+            three['report'].layers[0].breakdown(name).total)
+    # a real-valued conv and no neuron: the QNN is the ANN, and both equal the network
+    assert three['report'].ratios('memory') == pytest.approx({'ann': 1.0, 'qnn': 1.0})
     with pytest.raises(ValueError, match='no input to count'):
         count_energy(model, iter(()), EnergyCounter(model))

@@ -45,7 +45,7 @@ def read_video(path):
 def test_demo_writes_the_annotated_video_and_json(task, demo, demo_checkpoints, tmp_path, capsys):
     clip = write_clip(tmp_path / 'clip.mp4', FRAMES[task], fps=6)
     out_file, out_json = tmp_path / 'out' / 'clip.mp4', tmp_path / 'out' / 'clip.json'
-    energy = [] if task == 'pose' else ['--no-energy']
+    energy = ['--energy-model', 'memory'] if task == 'pose' else ['--no-energy']
     result = demo.main([DEMO_CONFIGS[task], demo_checkpoints[task], clip, '--out-file',
                         str(out_file), '--out-json', str(out_json)] + energy)
     printed = capsys.readouterr().out
@@ -63,7 +63,9 @@ def test_demo_writes_the_annotated_video_and_json(task, demo, demo_checkpoints, 
     assert f'annotated video: {out_file}' in lines and f'per-frame results: {out_json}' in lines
     if task == 'pose':
         assert data['energy_mj'] > 0 and all(f['energy_mj'] > 0 for f in data['frames'])
-        assert any(line.startswith('energy: ') and 'mJ per frame' in line for line in lines)
+        assert data['energy_model'] == 'memory'
+        assert any(line.startswith('energy (memory model): ') and 'mJ per frame' in line
+                   for line in lines)
         assert len(data['frames'][0]['joints']) == 24
     else:
         assert data['energy_mj'] is None and 'energy: not counted (--no-energy)' in lines

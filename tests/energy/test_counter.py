@@ -129,8 +129,10 @@ def test_toy_model_report_equals_hand_count(toy):
     assert report.ac == ac_conv2 + ac_fc
     assert report.energy_mj == pytest.approx((4.6 * mac_conv1 + 0.9 * (ac_conv2 + ac_fc)) / 1e9,
                                              rel=1e-12)
-    rows = {row.name: row for row in report.layers}
+    rows = {row.name: row for row in report.layers if row.kind == 'synaptic'}
     assert list(rows) == ['conv1.module', 'conv2.module', 'fc']
+    neurons = {row.name: row for row in report.layers if row.kind == 'neuron'}
+    assert list(neurons) == ['lif1', 'lif2']
     assert rows['conv1.module'].macs == mac_conv1 and rows['conv1.module'].acs == 0
     assert rows['conv2.module'].acs == ac_conv2 and rows['conv2.module'].macs == 0
     assert rows['conv2.module'].input_rate == pytest.approx(float(s1.mean()))
@@ -187,6 +189,15 @@ def _spikingjelly_compute_pj(model, inputs):
     return report.energy_compute_pj
 
 
+def temporal_norm_mj(model, report):
+    """The energy of the rows of mmspike's per-time-step BatchNorms (``addcmul`` in eval),
+    which spikingjelly's rule table does not match."""
+    from mmspike.layers.temporal import _TemporalBatchNorm
+    names = {f'{name}[elementwise]' for name, module in model.named_modules()
+             if isinstance(module, _TemporalBatchNorm)}
+    return sum(r.energy_mj for r in report.layers if r.name in names)
+
+
 def _compare_with_spikingjelly(model, inputs):
     sj_pj = _spikingjelly_compute_pj(model, inputs)
     synaptic = estimate_energy(model, inputs)
@@ -195,7 +206,8 @@ def _compare_with_spikingjelly(model, inputs):
     extra = sum(r.energy_mj for r in full.layers if r.type == 'elementwise')
     assert full.energy_mj == pytest.approx(synaptic.energy_mj + extra, rel=1e-9)
     assert (full.mac, full.ac) >= (synaptic.mac, synaptic.ac)
-    return synaptic.energy_mj * 1e9, full.energy_mj * 1e9, sj_pj
+    both_count = full.energy_mj - temporal_norm_mj(model, full)
+    return synaptic.energy_mj * 1e9, both_count * 1e9, sj_pj
 
 
 def test_toy_model_agrees_with_spikingjelly(toy):
@@ -222,7 +234,8 @@ def test_svformer_small_agrees_with_spikingjelly():
     assert 0.02 < report.firing_rate < 0.5
     assert any(r.type == 'bmm' and r.acs > 0 for r in report.layers)  # attention counted
     print(f'SVFormer tiny: mmspike {synaptic_pj:.0f} pJ (synaptic), {full_pj:.0f} pJ '
-          f'(+element-wise); spikingjelly {sj_pj:.0f} pJ; firing rate {report.firing_rate:.3f}')
+          f'(+element-wise but the per-time-step BatchNorms); spikingjelly {sj_pj:.0f} pJ; '
+          f'firing rate {report.firing_rate:.3f}')
     # docs/energy.md: 85.83 uJ vs spikingjelly's 85.80 uJ (+0.03%)
     assert full_pj == pytest.approx(sj_pj, rel=5e-4)
 
@@ -315,7 +328,12 @@ def test_spike_energy_metric_single_process_and_ddp(tmp_path):
                 'energy/MACs_per_sample': reference.mac / 6,
                 'energy/ACs_per_sample': reference.ac / 6,
                 'energy/dense_MACs_per_sample': reference.dense_mac / 6,
-                'energy/firing_rate': reference.firing_rate}
+                'energy/firing_rate': reference.firing_rate,
+                'energy/compute_mJ': reference.energy_mj / 6, 'energy/memory_mJ': 0.0,
+                'energy/ann_mJ': reference.total_mj('compute', 'ann') / 6,
+                'energy/qnn_mJ': reference.total_mj('compute', 'qnn') / 6,
+                'energy/ann_ratio': reference.ratios()['ann'],
+                'energy/qnn_ratio': reference.ratios()['qnn'], 'energy/qnn_bits': 1}
 
     metric = SpikeEnergyMetric()
     with pytest.raises(RuntimeError, match='saw no model forward'):
@@ -331,6 +349,24 @@ def test_spike_energy_metric_single_process_and_ddp(tmp_path):
     single = metric.evaluate(6)
     assert single == pytest.approx(expected, rel=1e-9)
     del metric
+
+    # the same counts under the 'memory' model: its parts and its baselines
+    metric = SpikeEnergyMetric(energy_model='memory')
+    with torch.no_grad():
+        model(inputs)
+    metric.process(None, [dict() for _ in range(6)])
+    memory = metric.evaluate(6)
+    del metric
+    parts = reference.breakdown('memory')
+    assert memory['energy/mJ_per_sample'] == pytest.approx(parts.total / 6, rel=1e-9)
+    assert memory['energy/compute_mJ'] == pytest.approx(parts.parts['compute'] / 6, rel=1e-9)
+    for part in ('params', 'state', 'activations'):
+        assert memory[f'energy/memory_{part}_mJ'] == pytest.approx(parts.parts[part] / 6,
+                                                                   rel=1e-9)
+        assert parts.parts[part] > 0
+    assert memory['energy/qnn_ratio'] == pytest.approx(reference.ratios('memory')['qnn'],
+                                                       rel=1e-9)
+    assert memory['energy/MACs_per_sample'] == expected['energy/MACs_per_sample']
 
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
@@ -400,3 +436,62 @@ def test_counter_reads_the_integer_spike_range_from_the_model():
     with EnergyCounter(model, max_spike_value=1) as binary_only, torch.no_grad():
         model(x)
     assert binary_only.report().ac == 0 and binary_only.report().mac > 0
+
+
+def _backbone(name, neuron_cfg=None):
+    from mmspike.backbones import SpikeVideoFormer, SVFormer
+    torch.manual_seed(0)
+    extra = {} if neuron_cfg is None else dict(neuron_cfg=neuron_cfg)
+    if name == 'svformer':
+        return SVFormer(arch='tiny', num_frames=4, img_size=64, **extra).eval()
+    return SpikeVideoFormer(arch='tiny', num_frames=4, **extra).eval()
+
+
+@pytest.mark.parametrize('name', ['svformer', 'spikevideoformer'])
+def test_memory_model_agrees_with_spikingjelly_simple_energy(name):
+    """'memory' against spikingjelly 2.0's estimate_simple_energy on the tiny backbones (4
+    frames of 64 x 64, seed 0, initial weights), part by part: compute, parameter reads and
+    neuron state. spikingjelly reads neuron state only from its own neurons, so the state part
+    is compared on the same backbone built with spikingjelly's neurons; it counts no activation
+    traffic, which is checked against its own hand count."""
+    op_counter = pytest.importorskip('spikingjelly.activation_based.op_counter',
+                                     reason='spikingjelly 2.0 is the reference')
+    sj_neuron = pytest.importorskip('spikingjelly.activation_based.neuron')
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 4, 64, 64)
+    model = _backbone(name)
+    report = estimate_energy(model, x, energy_model='memory')
+    sj = op_counter.estimate_simple_energy(model, x)
+    parts = {k: v * 1e9 for k, v in report.breakdown('memory').parts.items()}  # pJ
+    # 'compute' is still E_MAC x MACs + E_AC x ACs, the same figure as before
+    compute = estimate_energy(model, x)
+    assert compute.energy_mj == pytest.approx((compute.mac * 4.6 + compute.ac * 0.9) / 1e9,
+                                              rel=1e-12)
+    assert (report.mac, report.ac) == (compute.mac, compute.ac)
+    assert report.total_mj('compute') == pytest.approx(compute.energy_mj, rel=1e-12)
+    assert report.energy_mj == pytest.approx(sum(parts.values()) / 1e9, rel=1e-12)
+
+    elementwise = estimate_energy(model, x, count_elementwise=True)
+    both_count = parts['compute'] - temporal_norm_mj(model, elementwise) * 1e9
+    print(f'{name}: compute {parts["compute"]:.0f} pJ ({both_count:.0f} without the '
+          f'per-time-step BatchNorms) vs spikingjelly {sj.energy_compute_pj:.0f}; parameters '
+          f'{parts["params"]:.0f} vs {sj.breakdown_pj["parameter_memory_pj"]:.0f}')
+    assert both_count == pytest.approx(sj.energy_compute_pj, rel=1e-2)
+    assert parts['params'] == pytest.approx(sj.breakdown_pj['parameter_memory_pj'], rel=1e-2)
+
+    plif = dict(type=sj_neuron.ParametricLIFNode, step_mode='m', detach_reset=True)
+    lif = dict(type=sj_neuron.LIFNode, step_mode='m', detach_reset=True)
+    sj_model = _backbone(name, plif if name == 'svformer' else lif)
+    sj_report = estimate_energy(sj_model, x, energy_model='memory').breakdown('memory')
+    sj_counts = op_counter.estimate_simple_energy(sj_model, x)
+    assert sj_report.parts['state'] * 1e9 == pytest.approx(
+        sj_counts.breakdown_pj['neuron_state_memory_pj'], rel=1e-2)
+    assert (sj_report.parts['params'] + sj_report.parts['state']) * 1e9 == pytest.approx(
+        sj_counts.energy_memory_pj, rel=1e-2)
+    # the same state with mmspike's neurons: one membrane per neuron, read and written per step
+    assert parts['state'] == pytest.approx(sj_report.parts['state'] * 1e9, rel=1e-9)
+    steps = sum(row.input_elements for row in report.layers if row.kind == 'neuron')
+    assert parts['state'] == pytest.approx(steps * 2 * 4 * 24.96, rel=1e-9)
+    print(f'{name}: state {parts["state"]:.0f} pJ vs spikingjelly (its neurons) '
+          f'{sj_counts.breakdown_pj["neuron_state_memory_pj"]:.0f}; activations '
+          f'{parts["activations"]:.0f} pJ (not in spikingjelly\'s model)')

@@ -310,6 +310,19 @@ def test_kernel_build_key_follows_the_sources_bytes_not_their_path(tmp_path):
     assert key(source, cuda_version=None).startswith('torch2.14.1-cpu-')
 
 
+def test_the_ninja_on_path_has_a_build_of_its_own(tmp_path, monkeypatch):
+    """Two ninja versions record a build's commands differently and rebuild each other's
+    objects: the ninja that runs the build is part of the key."""
+    fake = tmp_path / 'bin'
+    fake.mkdir()
+    (fake / 'ninja').write_text('#!/bin/sh\n')
+    (fake / 'ninja').chmod(0o755)
+    before = neuron_kernels._toolchain()
+    monkeypatch.setenv('PATH', f'{fake}{os.pathsep}{os.environ.get("PATH", "")}')
+    after = neuron_kernels._toolchain()
+    assert after[-1] == str(fake / 'ninja') and after != before
+
+
 def test_sources_are_copied_once_into_the_build_directory(tmp_path, monkeypatch):
     """The build compiles a copy in the build directory, written once: a second call leaves it
     (and its modification time, which ninja compares) as it is; a copy with other bytes is

@@ -51,14 +51,33 @@ def test_energy_analysis_tool_on_test_set_and_on_a_video(trained_tiny_svformer):
     cfg_path, ckpt, root = trained_tiny_svformer
     out_dir = root / 'energy'
     out = run_tool([osp.join(REPO, 'tools', 'analysis', 'energy.py'), str(cfg_path), ckpt,
-                    '--num-clips', '2', '--out-dir', str(out_dir)], root)
-    assert 'energy per clip:' in out and 'GFLOPs per view (FlopAnalyzer)' in out, out
+                    '--num-clips', '2', '--out-dir', str(out_dir), '--energy-model', 'memory'],
+                   root)
+    assert 'compute model per clip:' in out and 'GFLOPs per view (FlopAnalyzer)' in out, out
+    # one line per energy model, with the baselines' ratios
+    lines = {line.split()[0]: line.split() for line in out.splitlines()
+             if line.split() and line.split()[0] in ('compute', 'memory', 'lemaire')
+             and len(line.split()) == 8}
+    assert set(lines) == {'compute', 'memory', 'lemaire'}, out
     summary = json.loads((out_dir / 'energy_summary.json').read_text())
     assert summary['clips'] == 2 and summary['inputs'] == 'test set'
+    assert summary['energy_model'] == 'memory' and summary['qnn_bits'] == 1
+    models = summary['models_per_clip']
+    assert summary['energy_mj_per_clip'] == pytest.approx(models['memory']['snn']['total'])
+    for model, parts in models.items():
+        assert parts['snn']['total'] > 0 and parts['ann']['total'] > 0
+        assert parts['ann_ratio'] == pytest.approx(parts['ann']['total'] / parts['snn']['total'])
+        assert float(lines[model][1]) == pytest.approx(parts['snn']['total'], abs=1e-5)
+    # the ANN does every MAC of the network at E_MAC: above the spiking network's compute
+    assert models['compute']['ann']['total'] > models['compute']['snn']['total']
     with open(out_dir / 'energy_layers.csv') as f:
         rows = list(csv.DictReader(f))
     assert sum(float(r['energy_mj']) for r in rows) == pytest.approx(
+        models['compute']['snn']['total'], rel=1e-6)
+    assert sum(float(r['memory_mj']) for r in rows) == pytest.approx(
         summary['energy_mj_per_clip'], rel=1e-6)
+    assert {r['kind'] for r in rows} == {'synaptic', 'neuron', 'elementwise'}
+    assert any(r['memory_loses_to_qnn'] in ('True', 'False') for r in rows)
     assert summary['ann_flops_per_view'] > 0
     assert (out_dir / 'energy_layers.png').stat().st_size > 10_000
 
