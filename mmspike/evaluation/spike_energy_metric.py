@@ -107,13 +107,22 @@ class _EvalForwardWatcher:
 
 
 def _frames_per_sample(data_batch, num: int) -> list:
-    """T of every sample whose input is one clip ``[C, T, H, W]``, else None."""
+    """The frames the model ran on for every sample: T of one clip ``[C, T, H, W]`` (pose,
+    segmentation), views x T of MMAction2's ``[views, C, T, H, W]``; None for other inputs."""
     inputs = data_batch.get('inputs') if isinstance(data_batch, dict) else None
     if torch.is_tensor(inputs):
         inputs = list(inputs)
     if not isinstance(inputs, (list, tuple)) or len(inputs) != num:
         return [None] * num
-    return [int(x.shape[1]) if torch.is_tensor(x) and x.dim() == 4 else None for x in inputs]
+    frames = []
+    for x in inputs:
+        if torch.is_tensor(x) and x.dim() == 4:
+            frames.append(int(x.shape[1]))
+        elif torch.is_tensor(x) and x.dim() == 5:
+            frames.append(int(x.shape[0]) * int(x.shape[2]))
+        else:
+            frames.append(None)
+    return frames
 
 
 @METRICS.register_module()
@@ -133,9 +142,9 @@ class SpikeEnergyMetric(BaseMetric):
       spikes, ``sum over non-zero inputs of their fan-out``;
     * ``energy/dense_MACs_per_sample``: the MACs an ANN of the same shapes would do;
     * ``energy/firing_rate``: spikes / neuron-steps over all spiking neuron layers;
-    * ``energy/mJ_per_frame``: the energy divided by the frames the samples hold, when every
-      sample is one clip ``[C, T, H, W]`` (pose and segmentation clips: T frames each; not for
-      MMAction2's multi-view ``[views, C, T, H, W]`` samples);
+    * ``energy/mJ_per_frame``: the energy divided by the frames the model ran on: T for a clip
+      ``[C, T, H, W]`` (pose, segmentation), views x T for MMAction2's multi-view
+      ``[views, C, T, H, W]`` samples;
     * ``energy/compute_mJ`` and ``energy/memory_mJ``: its arithmetic and data-movement parts,
       and the model's own parts: ``energy/memory_params_mJ``, ``energy/memory_state_mJ``,
       ``energy/memory_activations_mJ`` (``'memory'``); ``energy/lemaire_ops_mJ``,

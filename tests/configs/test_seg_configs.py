@@ -4,6 +4,7 @@ in the real layouts (with SpikeEnergyMetric beside the IoU metric), and the demo
 through mmengine's Runner in the mmseg scope."""
 import math
 import os.path as osp
+import re
 from pathlib import Path
 
 import pytest
@@ -115,8 +116,10 @@ def test_config_trains_and_tests_with_tools(path, tmp_path):
         out = run_tool([osp.join(REPO, 'tools', 'analysis', 'energy.py'), cfg_path, ckpt,
                         '--num-clips', '1', '--no-flops', '--out-dir', tmp_path / 'energy'],
                        tmp_path)
-        per_clip = float(out.split('energy per clip: ')[1].split(' mJ')[0])
-        per_frame = float(out.split(' mJ per frame (6 frames per clip)')[0].split('\n')[-1])
+        found = re.search(r'compute model: ([0-9.]+) mJ per clip, ([0-9.]+) mJ per frame '
+                          r'\(6 frames per clip\)', out)
+        assert found, out
+        per_clip, per_frame = float(found.group(1)), float(found.group(2))
         assert per_clip > 0 and per_frame == pytest.approx(per_clip / 6, abs=1e-4)
 
 

@@ -34,6 +34,10 @@ def test_test_tool_prints_accuracy_and_energy_and_writes_rates(trained_tiny_svfo
     assert float(fields['energy/mJ_per_sample']) > 0
     assert float(fields['energy/MACs_per_sample']) > 0  # the stem sees real-valued frames
     assert float(fields['energy/dense_MACs_per_sample']) > float(fields['energy/MACs_per_sample'])
+    # per frame: over views x T frames of every (views, C, T, H, W) sample
+    per_frame, per_sample = float(fields['energy/mJ_per_frame']), float(
+        fields['energy/mJ_per_sample'])
+    assert 0 < per_frame and per_frame * FRAMES <= per_sample + FRAMES * 1e-4  # 4 decimals
 
     report = json.loads((work_dir / 'firing_rates.json').read_text())
     assert report['mode'] == 'test'
@@ -57,7 +61,7 @@ def test_energy_analysis_tool_on_test_set_and_on_a_video(trained_tiny_svformer):
     # one line per energy model, with the baselines' ratios
     lines = {line.split()[0]: line.split() for line in out.splitlines()
              if line.split() and line.split()[0] in ('compute', 'memory', 'lemaire')
-             and len(line.split()) == 8}
+             and len(line.split()) == 9}  # model, per clip, per frame, parts, baselines, ratios
     assert set(lines) == {'compute', 'memory', 'lemaire'}, out
     summary = json.loads((out_dir / 'energy_summary.json').read_text())
     assert summary['clips'] == 2 and summary['inputs'] == 'test set'
@@ -68,6 +72,8 @@ def test_energy_analysis_tool_on_test_set_and_on_a_video(trained_tiny_svformer):
         assert parts['snn']['total'] > 0 and parts['ann']['total'] > 0
         assert parts['ann_ratio'] == pytest.approx(parts['ann']['total'] / parts['snn']['total'])
         assert float(lines[model][1]) == pytest.approx(parts['snn']['total'], abs=1e-5)
+        # per frame: over the 8 frames of the one view of every clip
+        assert float(lines[model][2]) == pytest.approx(parts['snn']['total'] / FRAMES, abs=1e-5)
     # the ANN does every MAC of the network at E_MAC: above the spiking network's compute
     assert models['compute']['ann']['total'] > models['compute']['snn']['total']
     with open(out_dir / 'energy_layers.csv') as f:
