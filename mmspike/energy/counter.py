@@ -94,7 +94,7 @@ class LayerEnergy:
     dense_macs: int = 0  # MACs an ANN would do for the same shapes
     macs: int = 0  # MACs charged (real-valued input)
     acs: int = 0  # accumulates charged (spike input)
-    input_nonzero: int = 0
+    input_nonzero: int = 0  # a neuron row: the non-zero outputs (its firing rate)
     input_elements: int = 0
     spike_input: bool = False
     energy_mj: float = 0.0
@@ -498,7 +498,8 @@ class EnergyCounter(TorchDispatchMode):
             fanout=fanout, lemaire_synops=fanout))
 
     def _record_neuron(self, name, module, args, output):
-        self.spikes += float(output.detach().sum(dtype=torch.float64))
+        spikes = float(output.detach().sum(dtype=torch.float64))
+        self.spikes += spikes
         self.neuron_steps += output.numel()
         x = args[0] if args and torch.is_tensor(args[0]) else output
         multi_step = getattr(module, 'step_mode', 'm') == 'm' and output.dim() > 1
@@ -514,7 +515,7 @@ class EnergyCounter(TorchDispatchMode):
         row.input_nonzero += int(output.count_nonzero())
         row.input_elements += output.numel()
         self._charge(row, NeuronOp(
-            numel=output.numel(), steps=steps, spikes=float(output.sum(dtype=torch.float64)),
+            numel=output.numel(), steps=steps, spikes=spikes,
             state_bytes=state_bytes, input_bits=x.element_size() * 8,
             spike_bits=float(qnn_bits_for(max(1, int(getattr(module, 'max_spike_value', 1))))),
             leak=type(module).__name__ not in ('IFNode', 'MultiStepIFNode')))
