@@ -1,55 +1,159 @@
-"""Peak memory of one training step with and without gradient checkpointing (``with_cp``).
+"""Peak memory and time of one training step under each memory-saving setting, in one run.
 
-    python tools/benchmark_memory.py [--arch small] [--frames 16] [--size 112] [--batch 1]
-                                     [--backbone SpikeVideoFormer] [--device cpu|cuda]
+    python tools/benchmark_memory.py [--backbone SpikeVideoFormer] [--arch small] [--frames 16]
+        [--size 112] [--batch 2] [--steps 3] [--device cpu|cuda]
+        [--settings none with_cp compress compress+with_cp memopt]
 
-Each setting runs in a fresh subprocess: build the backbone, then one forward + backward of
-``sum(outputs)`` in training mode.  On CPU the figure is the growth of the process's peak
-resident memory during the step (``/proc/self/clear_refs`` resets the peak first; glibc is told
-to return every freed block of 64 KiB or more to the system, so the resident set follows the
-tensors alive); on CUDA it is
-``torch.cuda.max_memory_allocated`` during the step minus the memory held before it.  Both
-settings start from the same seed, and the printed loss shows they computed the same thing.
+Settings (same model, seed and input):
+
+* ``none``: no checkpointing;
+* ``with_cp``: mmspike's block checkpointing (``with_cp=True``);
+* ``compress``: every spike tensor autograd saves for backward kept in 1 bit per spike
+  (:func:`mmspike.ops.spike_pack.compressed_saved_spikes`; integer spikes in
+  ``ceil(log2(D + 1))`` bits), lossless;
+* ``compress+with_cp``: both;
+* ``memopt``: spikingjelly 2.0's ``optimize_memory(level=1, compress=True)`` with the backbone's
+  blocks as targets (per-module checkpointing, binary inputs in 1 bit).
+
+Every setting runs in fresh processes: one for memory, one for time.  The memory process runs a
+warm-up step, then resets the peak resident set size (``/proc/self/clear_refs``) and reports the
+peak growth of one step over the resident set before it; glibc is told to return every freed
+block of 64 KiB or more at once (``MALLOC_MMAP_THRESHOLD_=65536``), so that the resident set
+follows the tensors alive (its own free lists otherwise hide the peak).  On CUDA the figure is
+``torch.cuda.max_memory_allocated`` during the step minus the memory held before it.  The time
+process runs without that setting (page faults slow every step): the median of ``--steps`` steps
+after a warm-up.  Loss and gradients of every setting are compared with ``none``'s.  Every
+setting runs its convolutions on contiguous maps, as ``with_cp`` does: oneDNN's channels-last
+convolutions round differently, and a last-bit difference before a threshold flips spikes, so on
+different layouts the comparison would measure the layout rather than the setting.
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
+import tempfile
+import time
 
-from mmspike.engine.memory import proc_status_kib
+SETTINGS = ('none', 'with_cp', 'compress', 'compress+with_cp', 'memopt')
 
 
-
-def measure(args):
+def build(args):
     import torch
-
-    import mmspike  # noqa: F401
     from mmengine.registry import MODELS
 
+    import mmspike  # noqa: F401
     torch.manual_seed(0)
-    device = torch.device(args.device)
-    model = MODELS.build(dict(type=args.backbone, arch=args.arch, with_cp=args.with_cp,
-                              **({'num_frames': args.frames, 'img_size': args.size}
-                                 if args.backbone == 'SVFormer' else {}))).to(device).train()
-    x = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=device)
-    if device.type == 'cuda':
+    extra = {'num_frames': args.frames, 'img_size': args.size} \
+        if args.backbone == 'SVFormer' else {'num_frames': args.frames}
+    model = MODELS.build(dict(type=args.backbone, arch=args.arch,
+                              with_cp='with_cp' in args.setting, **extra))
+    model = model.to(torch.device(args.device)).train()
+    from mmspike.layers.temporal import SeqToANN
+    for module in model.modules():  # every setting on the contiguous maps with_cp runs on
+        if isinstance(module, SeqToANN):
+            module.channels_last = False
+    x = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=args.device)
+    if args.setting == 'memopt':
+        from spikingjelly.activation_based.memopt import optimize_memory
+
+        from mmspike.backbones import spikevideoformer, svformer
+        targets = (spikevideoformer.ConvBlock, spikevideoformer.TransformerBlock,
+                   svformer.LFEBlock, svformer.GSABlock)
+        model = optimize_memory(model, targets, lambda m: m(x[:1]), level=1, compress=True)
+    return model, x
+
+
+def loss_of(outputs):
+    """The mean square of every output map: a loss whose gradient is not zero by construction
+    (the sum of a BatchNorm's output, the obvious choice, has zero gradient)."""
+    return sum(out.float().pow(2).mean() for out in outputs)
+
+
+def step(model, x, setting):
+    from mmspike.energy import spike_value_range
+    from mmspike.ops.spike_pack import compressed_saved_spikes
+    model.zero_grad(set_to_none=True)
+    if setting.startswith('compress'):
+        with compressed_saved_spikes(spike_value_range(model)):
+            loss = loss_of(model(x))
+    else:
+        loss = loss_of(model(x))
+    loss.backward()
+    return loss
+
+
+def child(args):
+    import torch
+
+    from mmspike.engine.memory import proc_status_kib
+    model, x = build(args)
+    cuda = torch.device(args.device).type == 'cuda'
+    step(model, x, args.setting)  # warm-up: lazy initialisation, kernel builds, allocator
+    if args.measure == 'time':
+        times = []
+        for _ in range(args.steps):
+            if cuda:
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            step(model, x, args.setting)
+            if cuda:
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+        print(json.dumps(dict(step_s=statistics.median(times))))
+        return
+    model.zero_grad(set_to_none=True)
+    if cuda:
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
     else:
         with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')  # reset the peak resident set size (VmHWM) to the current one
+            f.write('5')  # the peak resident set size (VmHWM) starts again from the current one
         before = proc_status_kib('VmRSS') * 1024
-    loss = sum(out.float().sum() for out in model(x))
-    loss.backward()
-    if device.type == 'cuda':
+    loss = step(model, x, args.setting)
+    if cuda:
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated()
     else:
         peak = proc_status_kib('VmHWM') * 1024
-    print(json.dumps(dict(with_cp=args.with_cp, peak_step_bytes=peak - before,
-                          loss=float(loss))))
+    # in parameter order: memopt wraps modules, which renames the parameters
+    grads = [torch.zeros(p.shape) if p.grad is None else p.grad.detach().cpu()
+             for p in model.parameters()]
+    torch.save(dict(loss=loss.detach().cpu(), grads=grads), args.out)
+    print(json.dumps(dict(peak_step_bytes=peak - before, loss=float(loss))))
+
+
+def run_child(args, setting, measure, out=None):
+    cmd = [sys.executable, __file__, '--child', '--setting', setting, '--measure', measure,
+           '--backbone', args.backbone, '--arch', args.arch, '--frames', str(args.frames),
+           '--size', str(args.size), '--batch', str(args.batch), '--steps', str(args.steps),
+           '--device', args.device] + (['--out', out] if out else [])
+    env = dict(os.environ)
+    if measure == 'memory':
+        env.update(MALLOC_MMAP_THRESHOLD_='65536', MALLOC_TRIM_THRESHOLD_='0')
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if result.returncode:
+        raise RuntimeError(f'setting {setting!r} ({measure}) failed:\n{result.stderr[-3000:]}')
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def compare(reference, other):
+    """``(bit-identical, largest difference)`` of loss and gradients (in parameter order); a
+    gradient difference is relative to the largest gradient of the model (parameters whose
+    gradient is zero analytically, e.g. a bias before a BatchNorm, hold rounding noise only)."""
+    import torch
+    if [g.shape for g in reference['grads']] != [g.shape for g in other['grads']]:
+        return False, float('inf')
+    identical = torch.equal(reference['loss'], other['loss']) and all(
+        torch.equal(a, b) for a, b in zip(reference['grads'], other['grads']))
+    scale = max(float(g.abs().max()) for g in reference['grads'] if g.numel()) or 1.0
+    worst = max([float((a.double() - b.double()).abs().max()) / scale
+                 for a, b in zip(reference['grads'], other['grads']) if a.numel()]
+                + [abs(float(reference['loss']) - float(other['loss'])) /
+                   max(abs(float(reference['loss'])), 1e-30)])
+    return identical, worst
 
 
 def main(argv=None):
@@ -59,31 +163,49 @@ def main(argv=None):
     parser.add_argument('--arch', default='small')
     parser.add_argument('--frames', type=int, default=16)
     parser.add_argument('--size', type=int, default=112)
-    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--batch', type=int, default=2)
+    parser.add_argument('--steps', type=int, default=3, help='timed steps (median)')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--with-cp', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument('--settings', nargs='+', default=list(SETTINGS), choices=SETTINGS)
     parser.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument('--setting', default='none', help=argparse.SUPPRESS)
+    parser.add_argument('--measure', default='memory', help=argparse.SUPPRESS)
+    parser.add_argument('--out', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    for name in ('frames', 'size', 'batch', 'steps'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
     if args.child:
-        return measure(args)
+        return child(args)
+    import torch
+    settings = ['none'] + [s for s in args.settings if s != 'none']
     results = {}
-    for with_cp in (False, True):
-        cmd = [sys.executable, __file__, '--child', '--backbone', args.backbone, '--arch',
-               args.arch, '--frames', str(args.frames), '--size', str(args.size), '--batch',
-               str(args.batch), '--device', args.device] + (['--with-cp'] if with_cp else [])
-        # glibc raises its mmap threshold as large blocks are freed and then keeps freed tensor
-        # memory in the heap, so the peak RSS stops following the memory in use; a fixed
-        # threshold returns every large tensor to the system when it is freed.
-        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536', MALLOC_TRIM_THRESHOLD_='0')
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-        results[with_cp] = json.loads(out.strip().splitlines()[-1])
-    plain, cp = results[False], results[True]
+    with tempfile.TemporaryDirectory() as tmp:
+        for setting in settings:
+            out = os.path.join(tmp, f'{setting}.pt')
+            memory = run_child(args, setting, 'memory', out)
+            timing = run_child(args, setting, 'time')
+            results[setting] = dict(memory, **timing, saved=torch.load(out))
+            print(f'measured {setting}', flush=True)
+    base = results['none']
     where = 'peak RSS growth' if args.device == 'cpu' else 'peak CUDA allocation'
     print(f'{args.backbone} {args.arch}, T={args.frames}, {args.size}x{args.size}, batch '
-          f'{args.batch}, {args.device}, one training step ({where}):')
-    print(f'  with_cp=False: {plain["peak_step_bytes"] / 2**20:9.1f} MiB  loss {plain["loss"]:.6g}')
-    print(f'  with_cp=True : {cp["peak_step_bytes"] / 2**20:9.1f} MiB  loss {cp["loss"]:.6g}')
-    print(f'  ratio with_cp / plain: {cp["peak_step_bytes"] / plain["peak_step_bytes"]:.3f}')
+          f'{args.batch}, {args.device}: one training step after a warm-up ({where}; time: '
+          f'median of {args.steps})')
+    print(f'  {"setting":<18} {"peak MiB":>10} {"x none":>7} {"step s":>8} {"x none":>7} '
+          f'{"same loss and gradients":>26}')
+    same_as_none = {setting: compare(base['saved'], results[setting]['saved'])
+                    for setting in settings}
+    for setting in settings:
+        r = results[setting]
+        identical, worst = same_as_none[setting]
+        same = 'bit for bit' if identical else f'max diff {worst:.1e}'
+        print(f'  {setting:<18} {r["peak_step_bytes"] / 2**20:>10.1f} '
+              f'{r["peak_step_bytes"] / base["peak_step_bytes"]:>7.3f} {r["step_s"]:>8.3f} '
+              f'{r["step_s"] / base["step_s"]:>7.3f} {same:>26}')
+        r['same_as_none'] = dict(identical=identical, max_relative_difference=worst)
+    for r in results.values():
+        r.pop('saved')
     return results
 
 

@@ -321,6 +321,9 @@ class SpikeVideoFormer(BaseSpikingBackbone):
             Defaults to -1.
         norm_eval (bool): keep BatchNorms in eval mode while training. Defaults to False.
         with_cp (bool): gradient checkpointing per block. Defaults to False.
+        compress_spikes (bool): during training keep every spike tensor saved for backward in
+            1 bit per spike (integer spikes in ``ceil(log2(D + 1))`` bits), lossless
+            (:func:`~mmspike.ops.spike_pack.compressed_saved_spikes`). Defaults to False.
         zero_init_residual (bool): in :meth:`init_weights`, set the weight of the last BN of
             every residual branch (SepConv, conv MLP, attention projection, MLP) to zero, so
             each block starts as the identity.  Not done by Meta-SpikeFormer; meant for
@@ -362,9 +365,11 @@ class SpikeVideoFormer(BaseSpikingBackbone):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
+                 compress_spikes: bool = False,
                  zero_init_residual: bool = False,
                  init_cfg=None):
-        super().__init__(4, out_indices, frozen_stages, norm_eval, with_cp, init_cfg)
+        super().__init__(4, out_indices, frozen_stages, norm_eval, with_cp, init_cfg,
+                         compress_spikes=compress_spikes)
         self.zero_init_residual = zero_init_residual
         arch = self.resolve_arch(arch)
         widths, depths = arch['embed_dims'], arch['depths']

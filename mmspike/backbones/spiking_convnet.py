@@ -29,6 +29,9 @@ class SpikingConvNet(BaseSpikingBackbone):
             Defaults to -1.
         norm_eval (bool): keep BatchNorms in eval mode while training. Defaults to False.
         with_cp (bool): gradient checkpointing per block. Defaults to False.
+        compress_spikes (bool): during training keep every spike tensor saved for backward in
+            1 bit per spike (integer spikes in ``ceil(log2(D + 1))`` bits), lossless
+            (:func:`~mmspike.ops.spike_pack.compressed_saved_spikes`). Defaults to False.
         init_cfg (dict | list, optional): mmengine initialisation config. Defaults to None.
 
     Input ``(N, C, T, H, W)`` (MMAction2's NCTHW); output a tuple of ``[T, N, C_i, H_i, W_i]``.
@@ -47,13 +50,15 @@ class SpikingConvNet(BaseSpikingBackbone):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
+                 compress_spikes: bool = False,
                  init_cfg=None):
         arch = self.resolve_arch(arch)
         widths, depths = arch['embed_dims'], arch['depths']
         if len(widths) != len(depths) or not widths:
             raise ValueError(f'SpikingConvNet: arch needs one depth per width, got {widths}, '
                              f'{depths}')
-        super().__init__(len(widths), out_indices, frozen_stages, norm_eval, with_cp, init_cfg)
+        super().__init__(len(widths), out_indices, frozen_stages, norm_eval, with_cp, init_cfg,
+                         compress_spikes=compress_spikes)
         stem_width = widths[0] // 2
         self.in_channels = in_channels
         self.stem = SeqToANN(nn.Conv2d(in_channels, stem_width, 3, 1, 1, bias=False),

@@ -242,6 +242,9 @@ class SVFormer(BaseSpikingBackbone):
             Defaults to -1.
         norm_eval (bool): keep BatchNorms in eval mode while training. Defaults to False.
         with_cp (bool): gradient checkpointing per block. Defaults to False.
+        compress_spikes (bool): during training keep every spike tensor saved for backward in
+            1 bit per spike (integer spikes in ``ceil(log2(D + 1))`` bits), lossless
+            (:func:`~mmspike.ops.spike_pack.compressed_saved_spikes`). Defaults to False.
         init_cfg (dict | list, optional): mmengine init config. Defaults to a truncated normal
             (std 0.02, bias 0) for ``nn.Linear`` layers.
 
@@ -271,8 +274,10 @@ class SVFormer(BaseSpikingBackbone):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
+                 compress_spikes: bool = False,
                  init_cfg=dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0)):
-        super().__init__(4, out_indices, frozen_stages, norm_eval, with_cp, init_cfg)
+        super().__init__(4, out_indices, frozen_stages, norm_eval, with_cp, init_cfg,
+                         compress_spikes=compress_spikes)
         arch = self.resolve_arch(arch)
         embed_dims, depths = arch['embed_dims'], arch['depths']
         num_heads = arch.get('num_heads', (0, 0) + tuple(d // 64 for d in embed_dims[2:]))

@@ -34,3 +34,21 @@ def test_step_benchmark_fused_equals_reference(tmp_path):
         assert row['grad_diff_vs_reference'] <= 1e-5
         assert row['energy_mj_per_clip'] > 0 and row['train_step_s'] > 0
     assert 'latency(T=4) / latency(T=2)' in printed
+
+
+def test_memory_benchmark_settings_and_equality(tmp_path):
+    """tools/benchmark_memory.py on a tiny backbone: every setting measured in its own processes,
+    packed spikes give plain training's loss and gradients bit for bit, block checkpointing to
+    float32 rounding (no memory or time figure asserted: those are the benchmark's)."""
+    printed = run_tool([osp.join(REPO, 'tools', 'benchmark_memory.py'), '--arch', 'tiny',
+                        '--frames', '4', '--size', '32', '--batch', '1', '--steps', '1',
+                        '--settings', 'none', 'with_cp', 'compress'], tmp_path)
+    rows = {line.split()[0]: line for line in printed.splitlines()
+            if line.startswith('  ') and line.split()[0] in ('none', 'with_cp', 'compress')}
+    assert set(rows) == {'none', 'with_cp', 'compress'}, printed
+    assert rows['compress'].endswith('bit for bit') and rows['none'].endswith('bit for bit')
+    diff = float(rows['with_cp'].split('max diff ')[1]) if 'max diff' in rows['with_cp'] else 0.0
+    assert diff <= 1e-4, rows['with_cp']
+    for line in rows.values():
+        peak, _, step = (float(v) for v in line.split()[1:4])
+        assert peak > 0 and step > 0
