@@ -162,10 +162,9 @@ class BaseSpikingBackbone(BaseModule):
         self.frozen_stages = int(frozen_stages)
         self.norm_eval = bool(norm_eval)
         self.with_cp = bool(with_cp)
-        self.compress_spikes = bool(compress_spikes)
         self._compressions = []
-        self.register_forward_pre_hook(_start_spike_compression)
-        self.register_forward_hook(_stop_spike_compression, always_call=True)
+        self._compression_hooks = []
+        self.compress_spikes = compress_spikes
         self.is_streaming = False
 
     @property
@@ -246,6 +245,24 @@ class BaseSpikingBackbone(BaseModule):
     def with_cp(self, value: bool) -> None:
         self._with_cp = bool(value)
         self._pin_contiguous_maps()
+
+    @property
+    def compress_spikes(self) -> bool:
+        return self._compress_spikes
+
+    @compress_spikes.setter
+    def compress_spikes(self, value: bool) -> None:
+        """Installs the hooks that pack the saved spikes of a training forward when set, removes
+        them when cleared: a backbone without it runs no hook."""
+        self._compress_spikes = bool(value)
+        if self._compress_spikes and not self._compression_hooks:
+            self._compression_hooks = [
+                self.register_forward_pre_hook(_start_spike_compression),
+                self.register_forward_hook(_stop_spike_compression, always_call=True)]
+        elif not self._compress_spikes:
+            for handle in self._compression_hooks:
+                handle.remove()
+            self._compression_hooks = []
 
     def _pin_contiguous_maps(self) -> None:
         """With ``with_cp``, make every :class:`SeqToANN` run on contiguous maps (see the

@@ -123,3 +123,17 @@ def test_backbone_option_compress_spikes(name):
                                                       lambda t: t):
             sum(out.sum() for out in model(x))
         assert bool(seen) == expect_seen, (train, len(seen))
+
+
+def test_compress_spikes_hooks_come_and_go_with_the_option():
+    import copy
+
+    from mmspike.backbones import SpikeVideoFormer
+    model = SpikeVideoFormer(arch='tiny', num_frames=4)
+    assert not model._forward_pre_hooks and not model._forward_hooks
+    model.compress_spikes = True
+    assert len(model._forward_pre_hooks) == 1 and len(model._forward_hooks) == 1
+    twin = copy.deepcopy(model)  # e.g. an EMA copy: its own hooks, still packing
+    assert twin.compress_spikes and len(twin._forward_hooks) == 1
+    model.compress_spikes = False
+    assert not model._forward_pre_hooks and not model._forward_hooks
