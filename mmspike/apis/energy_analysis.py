@@ -101,6 +101,7 @@ def layer_rows(report) -> List[dict]:
     ``m_mj`` (the spiking network), ``m_ann_mj``, ``m_qnn_mj`` and ``m_loses_to_qnn`` (the
     layer uses more energy than in the QNN)."""
     from mmspike.energy import ENERGY_MODELS
+    from mmspike.energy.models import uses_more
     rows = []
     for row in report.layers:
         data = row.as_dict()
@@ -111,7 +112,7 @@ def layer_rows(report) -> List[dict]:
             data.update({f'{model}_compute_mj': snn.compute, f'{model}_memory_mj': snn.memory,
                          f'{model}_mj': snn.total, f'{model}_ann_mj':
                          row.breakdown(model, 'ann').total, f'{model}_qnn_mj': qnn,
-                         f'{model}_loses_to_qnn': snn.total > qnn * (1 + 1e-9)})
+                         f'{model}_loses_to_qnn': uses_more(snn.total, qnn)})
         rows.append(data)
     return rows
 

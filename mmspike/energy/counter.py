@@ -20,8 +20,10 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..neurons.stateful import is_spiking_neuron, reset_neurons
+from ..ops.spike_pack import spike_bits
 from .models import (ENERGY_MODELS, SYSTEMS, ElementwiseOp, EnergyBreakdown, EnergyCosts,
-                     NeuronOp, SynapticOp, check_energy_model, op_energy, qnn_bits_for)
+                     NeuronOp, SynapticOp, check_energy_model, op_energy, qnn_bits_for,
+                     uses_more)
 from .ops import conv_dense_macs, conv_synaptic_ops, is_spike_tensor, matmul_counts
 
 aten = torch.ops.aten
@@ -107,10 +109,7 @@ class LayerEnergy:
 
     def breakdown(self, model: str = 'compute', system: str = 'snn') -> EnergyBreakdown:
         """This layer's parts (mJ) under ``model`` for ``system`` ('snn', 'ann', 'qnn')."""
-        prefix = f'{check_energy_model(model)}/{system}/'
-        return EnergyBreakdown(model, system, {key[len(prefix):]: pj / _PJ_PER_MJ for key, pj
-                                               in self.energy_pj.items()
-                                               if key.startswith(prefix)})
+        return _breakdown(self.energy_pj, model, system)
 
     def as_dict(self) -> dict:
         row = asdict(self)
@@ -119,11 +118,24 @@ class LayerEnergy:
         return row
 
 
-def _add_parts(target: dict, energies: dict, scale: float = 1.0) -> None:
+def _add_parts(target: dict, energies: dict) -> None:
+    """Adds :func:`~mmspike.energy.models.op_energy`'s ``{group: {part: pJ}}`` to ``target``
+    under the keys ``'<group>/<part>'``."""
     for group, parts in energies.items():
         for part, pj in parts.items():
             key = f'{group}/{part}'
-            target[key] = target.get(key, 0.0) + pj * scale
+            target[key] = target.get(key, 0.0) + pj
+
+
+def _breakdown(energy_pj: dict, model: str, system: str) -> EnergyBreakdown:
+    """The parts (mJ) of ``model`` for ``system`` among ``'<model>/<system>/<part>'`` pJ."""
+    model = check_energy_model(model)
+    if system not in SYSTEMS:
+        raise ValueError(f'unknown system {system!r}; expected one of {list(SYSTEMS)}')
+    prefix = f'{model}/{system}/'
+    return EnergyBreakdown(model, system, {key[len(prefix):]: pj / _PJ_PER_MJ
+                                           for key, pj in energy_pj.items()
+                                           if key.startswith(prefix)})
 
 
 @dataclass
@@ -152,13 +164,7 @@ class EnergyReport:
         """Parts (mJ) of ``model`` (default: the report's ``energy_model``) for ``system``:
         ``'snn'`` (the network), ``'ann'`` (the same network with real-valued activations,
         dense MACs) or ``'qnn'`` (``qnn_bits``-bit activations)."""
-        model = check_energy_model(model or self.energy_model)
-        if system not in SYSTEMS:
-            raise ValueError(f'unknown system {system!r}; expected one of {list(SYSTEMS)}')
-        prefix = f'{model}/{system}/'
-        return EnergyBreakdown(model, system, {key[len(prefix):]: pj / _PJ_PER_MJ for key, pj
-                                               in self.energy_pj.items()
-                                               if key.startswith(prefix)})
+        return _breakdown(self.energy_pj, model or self.energy_model, system)
 
     def total_mj(self, model: Optional[str] = None, system: str = 'snn') -> float:
         return self.breakdown(model, system).total
@@ -212,7 +218,7 @@ class EnergyReport:
         lines = [f'energy model: {model}', header, '-' * len(header)]
 
         def line(name, kind, dense, rate, macs, acs, snn, qnn):
-            loses = '<' if snn.total > qnn.total * (1 + 1e-9) else ' '
+            loses = '<' if uses_more(snn.total, qnn.total) else ' '
             return (f'{name[-44:]:<44} {kind[:10]:<10} {dense:>13,.0f} {rate:>7} {macs:>13,.0f} '
                     f'{acs:>13,.0f} {snn.compute:>10.5f} {snn.memory:>10.5f} {snn.total:>9.5f} '
                     f'{qnn.total:>9.5f}{loses}')
@@ -278,7 +284,7 @@ class EnergyCounter(TorchDispatchMode):
         bits = qnn_bits_for(self.max_spike_value) if qnn_bits is None else int(qnn_bits)
         self.costs = replace(costs or EnergyCosts(), e_mac_pj=self.e_mac_pj,
                              e_ac_pj=self.e_ac_pj, qnn_bits=bits)
-        self.spike_bits = float(qnn_bits_for(self.max_spike_value))
+        self.spike_bits = float(spike_bits(self.max_spike_value))
         self.has_neurons = any(is_spiking_neuron(m) for m in model.modules())
         self.rows: dict[str, LayerEnergy] = {}
         self.spikes = 0.0
@@ -517,7 +523,7 @@ class EnergyCounter(TorchDispatchMode):
         self._charge(row, NeuronOp(
             numel=output.numel(), steps=steps, spikes=spikes,
             state_bytes=state_bytes, input_bits=x.element_size() * 8,
-            spike_bits=float(qnn_bits_for(max(1, int(getattr(module, 'max_spike_value', 1))))),
+            spike_bits=float(spike_bits(max(1, int(getattr(module, 'max_spike_value', 1))))),
             leak=type(module).__name__ not in ('IFNode', 'MultiStepIFNode')))
 
     def _add(self, row, dense, macs, acs, activation, spikes):

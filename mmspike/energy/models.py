@@ -28,6 +28,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
+from ..ops.spike_pack import spike_bits
+
 ENERGY_MODELS = ('compute', 'memory', 'lemaire')
 SYSTEMS = ('snn', 'ann', 'qnn')
 
@@ -92,7 +94,13 @@ def qnn_bits_for(max_spike_value: int, steps_per_input: int = 1) -> int:
     spikes = int(max_spike_value) * int(steps_per_input)
     if spikes < 1:
         raise ValueError(f'the most spikes per input must be >= 1, got {spikes}')
-    return max(1, math.ceil(math.log2(spikes + 1)))
+    return spike_bits(spikes)
+
+
+def uses_more(energy: float, baseline: float) -> bool:
+    """Whether ``energy`` exceeds ``baseline`` beyond float rounding (the per-layer tables' mark
+    of a spiking layer that uses more energy than in the QNN)."""
+    return energy > baseline * (1 + 1e-9)
 
 
 def lemaire_cost_per_byte(buffer_bytes: float, breakpoints=_LEMAIRE_BREAKPOINTS) -> float:
