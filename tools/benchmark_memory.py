@@ -4,28 +4,33 @@
         [--size 112] [--batch 2] [--steps 3] [--device cpu|cuda]
         [--settings none with_cp compress compress+with_cp memopt]
 
-Settings (same model, seed and input):
+Settings (same model, seed and input; mmspike's settings are the backbone's ``memory`` policy):
 
 * ``none``: no checkpointing;
-* ``with_cp``: mmspike's block checkpointing (``with_cp=True``);
+* ``with_cp``: block checkpointing (``memory=dict(checkpoint='block')``, ``with_cp=True``);
 * ``compress``: every spike tensor autograd saves for backward kept in 1 bit per spike
-  (:func:`mmspike.ops.spike_pack.compressed_saved_spikes`; integer spikes in
-  ``ceil(log2(D + 1))`` bits), lossless;
+  (``memory=dict(compress_spikes=True)``; integer spikes in ``ceil(log2(D + 1))`` bits);
 * ``compress+with_cp``: both;
+* ``layer``: layer checkpointing with 1-bit spike inputs (``memory=dict(checkpoint='layer')``);
 * ``memopt``: spikingjelly 2.0's ``optimize_memory(level=1, compress=True)`` with the backbone's
-  blocks as targets (per-module checkpointing, binary inputs in 1 bit).
+  blocks as targets (per-module checkpointing, binary inputs in 1 bit);
+* ``memopt-sj``: the same on the backbone built with spikingjelly's neuron of the same formulas
+  (memopt restores the state of spikingjelly's neurons only: on mmspike's its recomputed spikes
+  differ and its gradients are wrong).
 
 Every setting runs in fresh processes: one for memory, one for time.  The memory process runs a
 warm-up step, then resets the peak resident set size (``/proc/self/clear_refs``) and reports the
-peak growth of one step over the resident set before it; glibc is told to return every freed
-block of 64 KiB or more at once (``MALLOC_MMAP_THRESHOLD_=65536``), so that the resident set
-follows the tensors alive (its own free lists otherwise hide the peak).  On CUDA the figure is
-``torch.cuda.max_memory_allocated`` during the step minus the memory held before it.  The time
-process runs without that setting (page faults slow every step): the median of ``--steps`` steps
-after a warm-up.  Loss and gradients of every setting are compared with ``none``'s.  Every
-setting runs its convolutions on contiguous maps, as ``with_cp`` does: oneDNN's channels-last
-convolutions round differently, and a last-bit difference before a threshold flips spikes, so on
-different layouts the comparison would measure the layout rather than the setting.
+peak of one step over the resident set of the built model and input (so memory a step leaves
+behind, e.g. a graph kept alive by a neuron's state, still counts; ``retained`` prints it);
+glibc is told to return every freed block of 64 KiB or more at once
+(``MALLOC_MMAP_THRESHOLD_=65536``), so that the resident set follows the tensors alive (its own
+free lists otherwise hide the peak).  On CUDA the figure is ``torch.cuda.max_memory_allocated``
+during the step minus the memory held after building. The time process runs without that setting
+(page faults slow every step): the median of ``--steps`` steps after a warm-up. Loss and
+gradients of every setting are compared with ``none``'s. Every setting runs its convolutions on
+contiguous maps, as ``with_cp`` does: oneDNN's channels-last convolutions round differently, and
+a last-bit difference before a threshold flips spikes, so on different layouts the comparison
+would measure the layout rather than the setting.
 """
 import argparse
 import json
@@ -36,7 +41,12 @@ import sys
 import tempfile
 import time
 
-SETTINGS = ('none', 'with_cp', 'compress', 'compress+with_cp', 'memopt')
+SETTINGS = ('none', 'with_cp', 'compress', 'compress+with_cp', 'layer', 'memopt', 'memopt-sj')
+#: The backbone's memory policy under each of mmspike's settings.
+POLICIES = {'none': {}, 'with_cp': dict(checkpoint='block'),
+            'compress': dict(compress_spikes=True),
+            'compress+with_cp': dict(checkpoint='block', compress_spikes=True),
+            'layer': dict(checkpoint='layer'), 'memopt': {}, 'memopt-sj': {}}
 
 
 def build(args):
@@ -47,15 +57,17 @@ def build(args):
     torch.manual_seed(0)
     extra = {'num_frames': args.frames, 'img_size': args.size} \
         if args.backbone == 'SVFormer' else {'num_frames': args.frames}
+    if args.setting == 'memopt-sj':
+        extra['neuron_cfg'] = spikingjelly_neuron_cfg(args.backbone)
     model = MODELS.build(dict(type=args.backbone, arch=args.arch,
-                              with_cp='with_cp' in args.setting, **extra))
+                              memory=POLICIES[args.setting], **extra))
     model = model.to(torch.device(args.device)).train()
     from mmspike.layers.temporal import SeqToANN
     for module in model.modules():  # every setting on the contiguous maps with_cp runs on
         if isinstance(module, SeqToANN):
             module.channels_last = False
     x = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=args.device)
-    if args.setting == 'memopt':
+    if args.setting.startswith('memopt'):
         from spikingjelly.activation_based.memopt import optimize_memory
 
         from mmspike.backbones import spikevideoformer, svformer
@@ -65,6 +77,19 @@ def build(args):
     return model, x
 
 
+def spikingjelly_neuron_cfg(backbone):
+    """spikingjelly's neuron with the formulas of the backbone's default neuron (its own
+    multi-step loop), for memopt, which restores the state of spikingjelly neurons only."""
+    from spikingjelly.activation_based import neuron, surrogate
+    if backbone == 'SpikeVideoFormer':  # mmspike.neurons.LIF_SIGMOID
+        return dict(type=neuron.LIFNode, tau=2.0, decay_input=True, v_threshold=1.0,
+                    v_reset=0.0, detach_reset=True,
+                    surrogate_function=surrogate.Sigmoid(alpha=4.0), step_mode='m')
+    return dict(type=neuron.ParametricLIFNode, init_tau=2.0, decay_input=True,  # PLIF_ATAN
+                v_threshold=1.0, v_reset=0.0, detach_reset=True,
+                surrogate_function=surrogate.ATan(alpha=2.0), step_mode='m')
+
+
 def loss_of(outputs):
     """The mean square of every output map: a loss whose gradient is not zero by construction
     (the sum of a BatchNorm's output, the obvious choice, has zero gradient)."""
@@ -72,14 +97,8 @@ def loss_of(outputs):
 
 
 def step(model, x, setting):
-    from mmspike.energy import spike_value_range
-    from mmspike.ops.spike_pack import compressed_saved_spikes
     model.zero_grad(set_to_none=True)
-    if setting.startswith('compress'):
-        with compressed_saved_spikes(spike_value_range(model)):
-            loss = loss_of(model(x))
-    else:
-        loss = loss_of(model(x))
+    loss = loss_of(model(x))  # the backbone applies its memory policy
     loss.backward()
     return loss
 
@@ -90,6 +109,11 @@ def child(args):
     from mmspike.engine.memory import proc_status_kib
     model, x = build(args)
     cuda = torch.device(args.device).type == 'cuda'
+    if cuda:
+        torch.cuda.synchronize()
+        built = torch.cuda.memory_allocated()
+    else:
+        built = proc_status_kib('VmRSS') * 1024
     step(model, x, args.setting)  # warm-up: lazy initialisation, kernel builds, allocator
     if args.measure == 'time':
         times = []
@@ -118,11 +142,16 @@ def child(args):
         peak = torch.cuda.max_memory_allocated()
     else:
         peak = proc_status_kib('VmHWM') * 1024
+    # Memory a step leaves behind (e.g. a graph kept alive by a neuron's state) stays counted:
+    # the peak is taken over the memory of the built model and input, not over what the
+    # warm-up step left.
+    retained = before - built
     # in parameter order: memopt wraps modules, which renames the parameters
     grads = [torch.zeros(p.shape) if p.grad is None else p.grad.detach().cpu()
              for p in model.parameters()]
     torch.save(dict(loss=loss.detach().cpu(), grads=grads), args.out)
-    print(json.dumps(dict(peak_step_bytes=peak - before, loss=float(loss))))
+    print(json.dumps(dict(peak_step_bytes=peak - built, retained_bytes=retained,
+                          loss=float(loss))))
 
 
 def run_child(args, setting, measure, out=None):
@@ -188,12 +217,13 @@ def main(argv=None):
             results[setting] = dict(memory, **timing, saved=torch.load(out))
             print(f'measured {setting}', flush=True)
     base = results['none']
-    where = 'peak RSS growth' if args.device == 'cpu' else 'peak CUDA allocation'
+    where = ('peak RSS over the built model' if args.device == 'cpu'
+             else 'peak CUDA allocation over the built model')
     print(f'{args.backbone} {args.arch}, T={args.frames}, {args.size}x{args.size}, batch '
           f'{args.batch}, {args.device}: one training step after a warm-up ({where}; time: '
           f'median of {args.steps})')
-    print(f'  {"setting":<18} {"peak MiB":>10} {"x none":>7} {"step s":>8} {"x none":>7} '
-          f'{"same loss and gradients":>26}')
+    print(f'  {"setting":<18} {"peak MiB":>10} {"x none":>7} {"retained":>9} {"step s":>8} '
+          f'{"x none":>7} {"same loss and gradients":>26}')
     same_as_none = {setting: compare(base['saved'], results[setting]['saved'])
                     for setting in settings}
     for setting in settings:
@@ -201,7 +231,8 @@ def main(argv=None):
         identical, worst = same_as_none[setting]
         same = 'bit for bit' if identical else f'max diff {worst:.1e}'
         print(f'  {setting:<18} {r["peak_step_bytes"] / 2**20:>10.1f} '
-              f'{r["peak_step_bytes"] / base["peak_step_bytes"]:>7.3f} {r["step_s"]:>8.3f} '
+              f'{r["peak_step_bytes"] / base["peak_step_bytes"]:>7.3f} '
+              f'{r["retained_bytes"] / 2**20:>9.1f} {r["step_s"]:>8.3f} '
               f'{r["step_s"] / base["step_s"]:>7.3f} {same:>26}')
         r['same_as_none'] = dict(identical=identical, max_relative_difference=worst)
     for r in results.values():

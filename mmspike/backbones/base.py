@@ -1,19 +1,23 @@
 """What every mmspike backbone shares: the arch table, ``out_indices``, ``frozen_stages``,
-``norm_eval``, ``with_cp`` (gradient checkpointing that is correct for stateful neurons) and
+``norm_eval``, the memory policy (gradient checkpointing that is correct for stateful neurons,
+per block or per layer, and lossless spike compression) and
 frame-by-frame ``streaming`` for causal backbones (the task models' streaming checks are in
 :mod:`mmspike.estimators.streaming`)."""
 import contextlib
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
-import torch.utils.checkpoint as torch_checkpoint
 from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..data_preprocessors.clip_data_preprocessor import nonfinite_report
+from ..layers.checkpoint import (CHECKPOINT_MODES, checkpoint_stateful, layer_checkpointing,
+                                 resolve_memory)
 from ..layers.temporal import SeqToANN
-from ..neurons.stateful import StatefulModule, has_spiking_state, reset_neurons
+from ..neurons.stateful import reset_neurons
+
+__all__ = ['ARCH_KEYS', 'BaseSpikingBackbone', 'check_finite_input', 'checkpoint_stateful']
 
 #: The keys of every backbone's ``arch_zoo`` entry (one convention for all mmspike backbones):
 #: ``embed_dims`` and ``depths`` per stage, ``num_heads`` per stage (0 for a stage without
@@ -35,79 +39,25 @@ def check_finite_input(owner: nn.Module, x: torch.Tensor) -> None:
                          f'finite, NaN/Inf input makes the spikes and the loss NaN')
 
 
-def _neuron_state(module):
-    if isinstance(module, StatefulModule):
-        return module.get_state()
-    return dict(module._memories)  # spikingjelly MemoryModule
+def _start_memory_saving(backbone, args):
+    """Forward pre-hook of a training forward with gradients: enter spike compression of the
+    saved tensors if the policy asks for it, and clear :attr:`memory_stats` (layer
+    checkpointing enters its context in :meth:`BaseSpikingBackbone.run_blocks`)."""
+    if not (backbone.training and torch.is_grad_enabled()):
+        return
+    from mmspike.energy import spike_value_range
+    from mmspike.ops.spike_pack import compressed_saved_spikes
+    stack = contextlib.ExitStack()
+    max_spike_value = spike_value_range(backbone)
+    if backbone.compress_spikes:
+        stack.enter_context(compressed_saved_spikes(max_spike_value))
+    backbone.memory_stats.clear()
+    backbone._memory_contexts.append(stack)
 
 
-def _set_neuron_state(module, state):
-    if isinstance(module, StatefulModule):
-        module.set_state(state)
-    else:
-        for key, value in state.items():
-            module._memories[key] = value
-
-
-def checkpoint_stateful(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``module(x)`` with gradient checkpointing, for modules that hold state.
-
-    ``torch.utils.checkpoint`` runs the forward a second time during backward.  Spiking neurons
-    keep their membrane between calls, and BatchNorm updates its running statistics (which
-    :class:`BNAndPad` also reads in its forward), so a plain re-run would start from the state
-    left by the first run.  Here the re-run starts from the same neuron states and BatchNorm
-    buffers as the first run, and the buffers are put back afterwards, so loss, gradients and
-    running statistics equal those of ``module(x)`` without checkpointing.
-    """
-    stateful = [m for m in module.modules() if has_spiking_state(m)]
-    states = [_neuron_state(m) for m in stateful]
-    norms = [m for m in module.modules()
-             if isinstance(m, _BatchNorm) and m.track_running_stats]
-
-    names = ('running_mean', 'running_var', 'num_batches_tracked')
-    before = [[getattr(m, name).clone() for name in names] for m in norms]
-    calls = [0]
-
-    def run(inputs):
-        calls[0] += 1
-        for m, state in zip(stateful, states):
-            _set_neuron_state(m, state)
-        if calls[0] == 1:
-            return module(inputs)
-        # The recomputation in backward runs on copies of the statistics the first run started
-        # from; the module's own buffers (already updated once) are put back untouched.  No
-        # in-place write: BatchNorm saves its buffers for backward.
-        kept = [[getattr(m, name) for name in names] for m in norms]
-        for m, values in zip(norms, before):
-            for name, value in zip(names, values):
-                setattr(m, name, value.clone())
-        try:
-            return module(inputs)
-        finally:
-            for m, values in zip(norms, kept):
-                for name, value in zip(names, values):
-                    setattr(m, name, value)
-
-    # The reentrant variant frees each block's recomputed activations as its backward proceeds;
-    # measured on SpikeVideoFormer small (tools/benchmark_memory.py) the non-reentrant one held
-    # about as much memory in backward as no checkpointing at all.  The reentrant variant gives
-    # parameters no gradient when the input needs none (e.g. after a frozen stem), so that case
-    # uses the non-reentrant one.
-    return torch_checkpoint.checkpoint(run, x, use_reentrant=x.requires_grad)
-
-
-def _start_spike_compression(backbone, args):
-    if backbone.compress_spikes and backbone.training and torch.is_grad_enabled():
-        from mmspike.energy import spike_value_range
-        from mmspike.ops.spike_pack import compressed_saved_spikes
-        context = compressed_saved_spikes(spike_value_range(backbone))
-        context.__enter__()
-        backbone._compressions.append(context)
-
-
-def _stop_spike_compression(backbone, args, output):
-    if backbone._compressions:
-        backbone._compressions.pop().__exit__(None, None, None)
+def _stop_memory_saving(backbone, args, output):
+    if backbone._memory_contexts:
+        backbone._memory_contexts.pop().close()
 
 
 class BaseSpikingBackbone(BaseModule):
@@ -116,7 +66,9 @@ class BaseSpikingBackbone(BaseModule):
 
     Subclasses define ``arch_zoo`` (entries with the keys of :data:`ARCH_KEYS`), build their
     layers, and implement :meth:`stem_and_stages` (the modules of the stem and of each stage,
-    for ``frozen_stages``).  Blocks run through :meth:`run_blocks`, which applies ``with_cp``.
+    for ``frozen_stages``).  Blocks run through :meth:`run_blocks`, which applies block
+    checkpointing; blocks mark their layers with
+    :func:`~mmspike.layers.checkpoint.checkpoint_layer` for layer checkpointing.
 
     Args:
         num_stages (int): the number of stages.
@@ -125,24 +77,33 @@ class BaseSpikingBackbone(BaseModule):
         frozen_stages (int): -1 freezes nothing, 0 the stem, ``i`` the stem and stages 0..i-1
             (OpenMMLab's convention; frozen parts stay in eval mode).
         norm_eval (bool): keep every BatchNorm in eval mode during training (frozen statistics).
-        with_cp (bool): gradient checkpointing per block during training (see
-            :func:`checkpoint_stateful`).  Checkpointing runs each block first under no_grad,
-            then again with grad; oneDNN's channels-last convolutions round differently in
-            those two modes and a last-bit difference before a threshold flips spikes, so with
-            ``with_cp`` every :class:`SeqToANN` runs on contiguous maps (set when ``with_cp``
-            is set and when the backbone enters ``train()``, as runners do).
+        with_cp (bool): gradient checkpointing per block during training, the same as
+            ``memory=dict(checkpoint='block')``.
         init_cfg (dict | list, optional): mmengine init config.
-        compress_spikes (bool): while a training forward runs with gradients, keep the spike
-            tensors autograd saves in the bits they need
-            (:func:`~mmspike.ops.spike_pack.compressed_saved_spikes`): lossless, less memory.
-            Combines with ``with_cp``.
+        compress_spikes (bool): the same as ``memory=dict(compress_spikes=True)``.
+        memory (dict, optional): how a training forward with gradients saves memory, all
+            lossless (loss, gradients and BatchNorm statistics equal those of the plain step):
+
+            * ``checkpoint``: None (default), ``'block'`` (each block runs again in backward
+              from its input, :func:`~mmspike.layers.checkpoint.checkpoint_stateful`) or
+              ``'layer'`` (each layer runs again from its spike inputs, kept in 1 bit per
+              spike, :func:`~mmspike.layers.checkpoint.checkpoint_layer`; the least memory).
+              A checkpointed segment runs first under no_grad, then again with grad;
+              oneDNN's channels-last convolutions round differently in those two modes and a
+              last-bit difference before a threshold flips spikes, so with checkpointing
+              every :class:`SeqToANN` runs on contiguous maps (set with the policy and when
+              the backbone enters ``train()``, as runners do).
+            * ``compress_spikes``: keep the spike tensors autograd saves in the bits they need
+              (:func:`~mmspike.ops.spike_pack.compressed_saved_spikes`).  Combines with
+              either checkpoint.
     """
 
     arch_zoo: dict = {}
 
     def __init__(self, num_stages: int, out_indices: Union[int, Sequence[int]],
                  frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False,
-                 init_cfg=None, compress_spikes: bool = False):
+                 init_cfg=None, compress_spikes: bool = False,
+                 memory: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         self.num_stages = int(num_stages)
         if isinstance(out_indices, int):
@@ -161,10 +122,14 @@ class BaseSpikingBackbone(BaseModule):
                              f'[-1, {self.num_stages}], got {frozen_stages}')
         self.frozen_stages = int(frozen_stages)
         self.norm_eval = bool(norm_eval)
-        self.with_cp = bool(with_cp)
-        self._compressions = []
-        self._compression_hooks = []
-        self.compress_spikes = compress_spikes
+        policy = resolve_memory(type(self).__name__, memory, bool(with_cp), compress_spikes)
+        self._memory_contexts = []
+        self._memory_hooks = []
+        #: What the last training forward's layer checkpointing kept (see
+        #: :func:`~mmspike.layers.checkpoint.layer_checkpointing`).
+        self.memory_stats = {}
+        self._compress_spikes = policy['compress_spikes']
+        self.checkpoint = policy['checkpoint']
         self.is_streaming = False
 
     @property
@@ -238,13 +203,28 @@ class BaseSpikingBackbone(BaseModule):
                     param.requires_grad = False
 
     @property
+    def checkpoint(self) -> Optional[str]:
+        """The gradient checkpointing of the memory policy: None, ``'block'`` or ``'layer'``."""
+        return self._checkpoint
+
+    @checkpoint.setter
+    def checkpoint(self, value: Optional[str]) -> None:
+        if value not in CHECKPOINT_MODES:
+            raise ValueError(f'{type(self).__name__}: checkpoint must be one of '
+                             f'{CHECKPOINT_MODES}, got {value!r}')
+        self._checkpoint = value
+        self._pin_contiguous_maps()
+        self._update_memory_hooks()
+
+    @property
     def with_cp(self) -> bool:
-        return self._with_cp
+        """Block checkpointing (``checkpoint == 'block'``); setting it False turns any
+        checkpointing off."""
+        return self._checkpoint == 'block'
 
     @with_cp.setter
     def with_cp(self, value: bool) -> None:
-        self._with_cp = bool(value)
-        self._pin_contiguous_maps()
+        self.checkpoint = 'block' if value else None
 
     @property
     def compress_spikes(self) -> bool:
@@ -252,23 +232,33 @@ class BaseSpikingBackbone(BaseModule):
 
     @compress_spikes.setter
     def compress_spikes(self, value: bool) -> None:
-        """Installs the hooks that pack the saved spikes of a training forward when set, removes
-        them when cleared: a backbone without it runs no hook."""
         self._compress_spikes = bool(value)
-        if self._compress_spikes and not self._compression_hooks:
-            self._compression_hooks = [
-                self.register_forward_pre_hook(_start_spike_compression),
-                self.register_forward_hook(_stop_spike_compression, always_call=True)]
-        elif not self._compress_spikes:
-            for handle in self._compression_hooks:
+        self._update_memory_hooks()
+
+    @property
+    def memory(self) -> dict:
+        """The memory policy, as the ``memory`` argument takes it."""
+        return dict(checkpoint=self._checkpoint, compress_spikes=self._compress_spikes)
+
+    def _update_memory_hooks(self) -> None:
+        """Install the hooks that enter the memory policy's contexts around a training forward
+        when the policy needs them (spike compression, layer checkpointing), remove them when
+        it does not: a backbone without either runs no hook."""
+        wanted = self._compress_spikes or self._checkpoint == 'layer'
+        if wanted and not self._memory_hooks:
+            self._memory_hooks = [
+                self.register_forward_pre_hook(_start_memory_saving),
+                self.register_forward_hook(_stop_memory_saving, always_call=True)]
+        elif not wanted:
+            for handle in self._memory_hooks:
                 handle.remove()
-            self._compression_hooks = []
+            self._memory_hooks = []
 
     def _pin_contiguous_maps(self) -> None:
-        """With ``with_cp``, make every :class:`SeqToANN` run on contiguous maps (see the
-        ``with_cp`` argument): the two runs of a checkpointed block then compute the same
+        """With checkpointing, make every :class:`SeqToANN` run on contiguous maps (see the
+        ``memory`` argument): the two runs of a checkpointed segment then compute the same
         bits."""
-        if self._with_cp:
+        if self._checkpoint is not None:
             for module in self.modules():
                 if isinstance(module, SeqToANN):
                     module.channels_last = False
@@ -285,12 +275,20 @@ class BaseSpikingBackbone(BaseModule):
         return self
 
     def run_blocks(self, blocks: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """Run the blocks of a stage in order, checkpointed one by one when ``with_cp``."""
-        for block in blocks:
-            if self.with_cp and self.training and torch.is_grad_enabled():
-                x = checkpoint_stateful(block, x)
-            else:
+        """Run the blocks (or other modules) of a stage in order, checkpointed as the memory
+        policy says during a training forward with gradients."""
+        if not (self._checkpoint and self.training and torch.is_grad_enabled()):
+            for block in blocks:
                 x = block(x)
+            return x
+        if self._checkpoint == 'layer':
+            from mmspike.energy import spike_value_range
+            with layer_checkpointing(spike_value_range(self), self.memory_stats):
+                for block in blocks:
+                    x = block(x)
+            return x
+        for block in blocks:
+            x = checkpoint_stateful(block, x)
         return x
 
     def to_time_major(self, x: torch.Tensor) -> torch.Tensor:

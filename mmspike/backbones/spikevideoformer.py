@@ -1,11 +1,12 @@
 """SpikeVideoFormer (Zou et al., ICML 2025): Meta-SpikeFormer with spike-driven Hamming
 attention."""
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..layers.checkpoint import checkpoint_layer
 from ..layers.temporal import SeqToANN, check_video_input
 from ..neurons import LIF_SIGMOID, StatefulModule, accepts_argument, build_neuron
 from ..ops import (causal_dot_attention, causal_hamming_attention, dot_attention,
@@ -79,7 +80,9 @@ class DownSampling(nn.Module):
                              nn.BatchNorm2d(out_channels))
 
     def forward(self, x):
-        return self.conv(x if self.neuron is None else self.neuron(x))
+        if self.neuron is None:
+            return self.conv(x)
+        return checkpoint_layer(self.conv, self.neuron(x), modules=[self.conv])
 
 
 class SepConv(nn.Module):
@@ -97,7 +100,9 @@ class SepConv(nn.Module):
             nn.Conv2d(hidden, dim, 1, bias=False), nn.BatchNorm2d(dim))
 
     def forward(self, x):
-        return self.dw_pw2(self.neuron2(self.pw1(self.neuron1(x))))
+        spikes = checkpoint_layer(lambda s: self.neuron2(self.pw1(s)), self.neuron1(x),
+                                  modules=[self.pw1, self.neuron2])
+        return checkpoint_layer(self.dw_pw2, spikes, modules=[self.dw_pw2])
 
 
 class ConvBlock(nn.Module):
@@ -116,7 +121,9 @@ class ConvBlock(nn.Module):
 
     def forward(self, x):
         x = x + self.sepconv(x)
-        return x + self.conv2(self.neuron2(self.conv1(self.neuron1(x))))
+        spikes = checkpoint_layer(lambda s: self.neuron2(self.conv1(s)), self.neuron1(x),
+                                  modules=[self.conv1, self.neuron2])
+        return x + checkpoint_layer(self.conv2, spikes, modules=[self.conv2])
 
 
 class CausalAttentionState(StatefulModule):
@@ -233,18 +240,27 @@ class SpikeDrivenAttention(nn.Module):
         out = self._attend(temporal(q), temporal(k), temporal(spatial))
         return out.permute(3, 0, 1, 2, 4)
 
-    def forward(self, x):
-        steps, batch, channels, height, width = x.shape
-        x = self.head_neuron(x)
-        q = self._heads(self.q_neuron(self.q(x)))
-        k = self._heads(self.k_neuron(self.k(x)))
-        v = self._heads(self.v_neuron(self.v(x)))
+    def _qkv(self, x):  # input spikes -> q, k, v spikes [T, B, heads, N, d]
+        return (self._heads(self.q_neuron(self.q(x))), self._heads(self.k_neuron(self.k(x))),
+                self._heads(self.v_neuron(self.v(x))))
+
+    def _attend_and_fire(self, q, k, v, size):  # q, k, v spikes -> spikes [T, B, C, H, W]
+        steps, batch, _, tokens, _ = q.shape
         out = self.mix(q, k, v)  # [T, B, heads, N, d]
-        out = out.transpose(2, 3).reshape(steps, batch, height * width, channels)
-        out = out.transpose(-1, -2).reshape(steps, batch, channels, height, width)
+        out = out.transpose(2, 3).reshape(steps, batch, tokens, self.dim)
+        out = out.transpose(-1, -2).reshape(steps, batch, self.dim, *size)
         if self.attn_bn is not None:
             out = self.attn_bn(out)
-        return self.proj(self.attn_neuron(out))
+        return self.attn_neuron(out)
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        qkv = [self.q, self.k, self.v, self.q_neuron, self.k_neuron, self.v_neuron]
+        q, k, v = checkpoint_layer(self._qkv, self.head_neuron(x), modules=qkv)
+        attend = [self.attn_bn, self.attn_neuron, self.causal_state]
+        spikes = checkpoint_layer(lambda *qkv: self._attend_and_fire(*qkv, size), q, k, v,
+                                  modules=[m for m in attend if m is not None])
+        return checkpoint_layer(self.proj, spikes, modules=[self.proj])
 
 
 class SpikingMLP(nn.Module):
@@ -259,7 +275,9 @@ class SpikingMLP(nn.Module):
         self.fc2 = SeqToANN(nn.Conv2d(hidden, dim, 1), nn.BatchNorm2d(dim))
 
     def forward(self, x):
-        return self.fc2(self.neuron2(self.fc1(self.neuron1(x))))
+        spikes = checkpoint_layer(lambda s: self.neuron2(self.fc1(s)), self.neuron1(x),
+                                  modules=[self.fc1, self.neuron2])
+        return checkpoint_layer(self.fc2, spikes, modules=[self.fc2])
 
 
 class TransformerBlock(nn.Module):
@@ -320,10 +338,15 @@ class SpikeVideoFormer(BaseSpikingBackbone):
         frozen_stages (int): -1 (nothing), 0 (the stem) or i (stem and stages 0..i-1).
             Defaults to -1.
         norm_eval (bool): keep BatchNorms in eval mode while training. Defaults to False.
-        with_cp (bool): gradient checkpointing per block. Defaults to False.
-        compress_spikes (bool): during training keep every spike tensor saved for backward in
-            1 bit per spike (integer spikes in ``ceil(log2(D + 1))`` bits), lossless
-            (:func:`~mmspike.ops.spike_pack.compressed_saved_spikes`). Defaults to False.
+        with_cp (bool): gradient checkpointing per block, the same as
+            ``memory=dict(checkpoint='block')``. Defaults to False.
+        compress_spikes (bool): the same as ``memory=dict(compress_spikes=True)``.
+            Defaults to False.
+        memory (dict, optional): the memory policy of training, lossless:
+            ``checkpoint`` None / ``'block'`` / ``'layer'`` (the least memory: every layer
+            runs again in backward from its spike inputs, kept in 1 bit per spike) and
+            ``compress_spikes`` (see :class:`~mmspike.backbones.base.BaseSpikingBackbone`).
+            Defaults to None (no checkpointing, no compression).
         zero_init_residual (bool): in :meth:`init_weights`, set the weight of the last BN of
             every residual branch (SepConv, conv MLP, attention projection, MLP) to zero, so
             each block starts as the identity.  Not done by Meta-SpikeFormer; meant for
@@ -366,10 +389,11 @@ class SpikeVideoFormer(BaseSpikingBackbone):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  compress_spikes: bool = False,
+                 memory: Optional[dict] = None,
                  zero_init_residual: bool = False,
                  init_cfg=None):
         super().__init__(4, out_indices, frozen_stages, norm_eval, with_cp, init_cfg,
-                         compress_spikes=compress_spikes)
+                         compress_spikes=compress_spikes, memory=memory)
         self.zero_init_residual = zero_init_residual
         arch = self.resolve_arch(arch)
         widths, depths = arch['embed_dims'], arch['depths']
@@ -451,13 +475,13 @@ class SpikeVideoFormer(BaseSpikingBackbone):
         """``(N, C, T, H, W)`` -> one ``[T, N, C_i, H_i, W_i]`` map per ``out_indices``."""
         self._check_input(x)
         x = self.to_time_major(x)
-        x = self.run_blocks([self.stem_block], self.stem(x))
+        x = self.run_blocks([self.stem, self.stem_block], x)
         outs = {}
         for index, (down, stage) in enumerate(((self.down1, self.stage1),
                                                (self.down2, self.stage2),
                                                (self.down3, self.stage3),
                                                (self.down4, self.stage4))):
-            x = self.run_blocks(stage, down(x))
+            x = self.run_blocks([down, *stage], x)
             outs[index] = x
             if index >= max(self.out_indices):
                 break

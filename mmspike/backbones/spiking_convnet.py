@@ -1,8 +1,9 @@
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
+from ..layers.checkpoint import NeuronThenLayer
 from ..layers.temporal import SeqToANN, check_video_input
 from ..neurons import PLIF_ATAN, build_neuron
 from ..registry import MODELS
@@ -28,10 +29,11 @@ class SpikingConvNet(BaseSpikingBackbone):
         frozen_stages (int): -1 (nothing), 0 (the stem) or i (stem and stages 0..i-1).
             Defaults to -1.
         norm_eval (bool): keep BatchNorms in eval mode while training. Defaults to False.
-        with_cp (bool): gradient checkpointing per block. Defaults to False.
-        compress_spikes (bool): during training keep every spike tensor saved for backward in
-            1 bit per spike (integer spikes in ``ceil(log2(D + 1))`` bits), lossless
-            (:func:`~mmspike.ops.spike_pack.compressed_saved_spikes`). Defaults to False.
+        with_cp (bool): the same as ``memory=dict(checkpoint='block')``. Defaults to False.
+        compress_spikes (bool): the same as ``memory=dict(compress_spikes=True)``.
+            Defaults to False.
+        memory (dict, optional): the memory policy of training (see
+            :class:`~mmspike.backbones.base.BaseSpikingBackbone`). Defaults to None.
         init_cfg (dict | list, optional): mmengine initialisation config. Defaults to None.
 
     Input ``(N, C, T, H, W)`` (MMAction2's NCTHW); output a tuple of ``[T, N, C_i, H_i, W_i]``.
@@ -51,6 +53,7 @@ class SpikingConvNet(BaseSpikingBackbone):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  compress_spikes: bool = False,
+                 memory: Optional[dict] = None,
                  init_cfg=None):
         arch = self.resolve_arch(arch)
         widths, depths = arch['embed_dims'], arch['depths']
@@ -58,7 +61,7 @@ class SpikingConvNet(BaseSpikingBackbone):
             raise ValueError(f'SpikingConvNet: arch needs one depth per width, got {widths}, '
                              f'{depths}')
         super().__init__(len(widths), out_indices, frozen_stages, norm_eval, with_cp, init_cfg,
-                         compress_spikes=compress_spikes)
+                         compress_spikes=compress_spikes, memory=memory)
         stem_width = widths[0] // 2
         self.in_channels = in_channels
         self.stem = SeqToANN(nn.Conv2d(in_channels, stem_width, 3, 1, 1, bias=False),
@@ -67,7 +70,7 @@ class SpikingConvNet(BaseSpikingBackbone):
         self.blocks = nn.ModuleList()
         prev = stem_width
         for width, depth in zip(widths, depths):
-            self.downsamples.append(nn.Sequential(
+            self.downsamples.append(NeuronThenLayer(
                 build_neuron(neuron_cfg),
                 SeqToANN(nn.Conv2d(prev, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width))))
             self.blocks.append(nn.ModuleList([_ResidualBlock(width, neuron_cfg)
@@ -82,10 +85,10 @@ class SpikingConvNet(BaseSpikingBackbone):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         check_video_input(self, x, self.in_channels)
-        x = self.stem(self.to_time_major(x))
+        x = self.run_blocks([self.stem], self.to_time_major(x))
         outs = {}
         for index, (downsample, blocks) in enumerate(zip(self.downsamples, self.blocks)):
-            x = self.run_blocks(blocks, downsample(x))
+            x = self.run_blocks([downsample, *blocks], x)
             outs[index] = x
         return tuple(outs[i] for i in self.out_indices)
 
@@ -95,7 +98,7 @@ class _ResidualBlock(nn.Module):
 
     def __init__(self, width, neuron_cfg):
         super().__init__()
-        self.body = nn.Sequential(
+        self.body = NeuronThenLayer(
             build_neuron(neuron_cfg),
             SeqToANN(nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width)))
 

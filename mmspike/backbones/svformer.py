@@ -7,11 +7,12 @@ layout, initialisation) follow the authors' released model ``Uniformer2d_psnn_tr
 Every tensor inside the backbone is multi-step, ``[T, N, C, H, W]`` (or ``[T, N, L, C]`` tokens
 in the attention stages); each video frame is one time step.
 """
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
+from ..layers.checkpoint import NeuronThenLayer, checkpoint_layer
 from ..layers.temporal import (SeqToANN, TemporalBatchNorm1d, TemporalBatchNorm2d,
                                check_video_input)
 from ..neurons import PLIF_ATAN, build_neuron
@@ -56,8 +57,10 @@ class ConvMlp(nn.Module):
         self.bn2 = TemporalBatchNorm2d(dim, num_frames)
 
     def forward(self, x):
-        x = self.bn1(self.fc1(self.neuron1(x)))
-        return self.bn2(self.fc2(self.neuron2(x)))
+        spikes = checkpoint_layer(lambda s: self.neuron2(self.bn1(self.fc1(s))), self.neuron1(x),
+                                  modules=[self.fc1, self.bn1, self.neuron2])
+        return checkpoint_layer(lambda s: self.bn2(self.fc2(s)), spikes,
+                                modules=[self.fc2, self.bn2])
 
 
 class LFEBlock(nn.Module):
@@ -79,7 +82,8 @@ class LFEBlock(nn.Module):
         self.mlp = ConvMlp(dim, int(dim * mlp_ratio), num_frames, neuron_cfg)
 
     def forward(self, x):
-        x = x + self.bn(self.drop_path(self.mixer(self.neuron(x))))
+        x = x + checkpoint_layer(lambda s: self.bn(self.drop_path(self.mixer(s))),
+                                 self.neuron(x), modules=[self.mixer, self.drop_path, self.bn])
         return x + self.drop_path(self.mlp(x))
 
 
@@ -106,7 +110,9 @@ class SpikingMlp(nn.Module):
         self.fc2 = _TokenLinearBN(hidden, dim, num_frames)
 
     def forward(self, x):
-        return self.fc2(self.neuron2(self.fc1(self.neuron1(x))))
+        spikes = checkpoint_layer(lambda s: self.neuron2(self.fc1(s)), self.neuron1(x),
+                                  modules=[self.fc1, self.neuron2])
+        return checkpoint_layer(self.fc2, spikes, modules=[self.fc2])
 
 
 class SpikingLinearAttention(nn.Module):
@@ -130,18 +136,24 @@ class SpikingLinearAttention(nn.Module):
         self.proj_neuron = build_neuron(neuron_cfg)
         self.proj = _TokenLinearBN(dim, dim, num_frames)
 
-    def forward(self, x):
-        steps, batch, tokens, dim = x.shape
-        qkv = self.qkv(self.in_neuron(x))  # [T, N, L, 3C], channels (q|k|v, head, d)
+    def _qkv(self, x):  # input spikes [T, N, L, C] -> q, k, v spikes [T, N, heads, L, d]
+        steps, batch, tokens, _ = x.shape
+        qkv = self.qkv(x)  # [T, N, L, 3C], channels (q|k|v, head, d)
         qkv = qkv.reshape(steps, batch, tokens, 3, self.num_heads, self.head_dim)
         # unbind, not qkv[i]: the backward of three selects would zero-fill three [3, ...] grads
         q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).contiguous().unbind(0)  # [T, N, heads, L, d]
-        q = self.q_neuron(q)
-        k = self.k_neuron(k)
-        v = self.v_neuron(v)
+        return self.q_neuron(q), self.k_neuron(k), self.v_neuron(v)
+
+    def _attend_and_fire(self, q, k, v):  # q, k, v spikes -> spikes [T, N, L, C]
+        steps, batch, _, tokens, _ = q.shape
         y = dot_attention(q, k, v, self.scale)  # [T, N, heads, L, d]
-        y = y.transpose(2, 3).reshape(steps, batch, tokens, dim)
-        return self.proj(self.proj_neuron(y))
+        return self.proj_neuron(y.transpose(2, 3).reshape(steps, batch, tokens, -1))
+
+    def forward(self, x):
+        qkv_modules = [self.qkv, self.q_neuron, self.k_neuron, self.v_neuron]
+        q, k, v = checkpoint_layer(self._qkv, self.in_neuron(x), modules=qkv_modules)
+        spikes = checkpoint_layer(self._attend_and_fire, q, k, v, modules=[self.proj_neuron])
+        return checkpoint_layer(self.proj, spikes, modules=[self.proj])
 
     def extra_repr(self):
         return f'num_heads={self.num_heads}, head_dim={self.head_dim}, scale={self.scale:.4f}'
@@ -176,7 +188,8 @@ class ConvBN(nn.Module):
         self.bn = TemporalBatchNorm2d(out_channels, num_frames)
 
     def forward(self, x):
-        return self.bn(self.conv(self.neuron(x)))
+        return checkpoint_layer(lambda s: self.bn(self.conv(s)), self.neuron(x),
+                                modules=[self.conv, self.bn])
 
 
 def _conv_out(size, kernel, stride, padding):
@@ -241,10 +254,12 @@ class SVFormer(BaseSpikingBackbone):
         frozen_stages (int): -1 (nothing), 0 (the stem) or i (stem and stages 0..i-1).
             Defaults to -1.
         norm_eval (bool): keep BatchNorms in eval mode while training. Defaults to False.
-        with_cp (bool): gradient checkpointing per block. Defaults to False.
-        compress_spikes (bool): during training keep every spike tensor saved for backward in
-            1 bit per spike (integer spikes in ``ceil(log2(D + 1))`` bits), lossless
-            (:func:`~mmspike.ops.spike_pack.compressed_saved_spikes`). Defaults to False.
+        with_cp (bool): the same as ``memory=dict(checkpoint='block')``. Defaults to False.
+        compress_spikes (bool): the same as ``memory=dict(compress_spikes=True)``.
+            Defaults to False.
+        memory (dict, optional): the memory policy of training: ``checkpoint`` None /
+            ``'block'`` / ``'layer'`` (the least memory) and ``compress_spikes`` (see
+            :class:`~mmspike.backbones.base.BaseSpikingBackbone`). Defaults to None.
         init_cfg (dict | list, optional): mmengine init config. Defaults to a truncated normal
             (std 0.02, bias 0) for ``nn.Linear`` layers.
 
@@ -275,9 +290,10 @@ class SVFormer(BaseSpikingBackbone):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  compress_spikes: bool = False,
+                 memory: Optional[dict] = None,
                  init_cfg=dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0)):
         super().__init__(4, out_indices, frozen_stages, norm_eval, with_cp, init_cfg,
-                         compress_spikes=compress_spikes)
+                         compress_spikes=compress_spikes, memory=memory)
         arch = self.resolve_arch(arch)
         embed_dims, depths = arch['embed_dims'], arch['depths']
         num_heads = arch.get('num_heads', (0, 0) + tuple(d // 64 for d in embed_dims[2:]))
@@ -326,7 +342,7 @@ class SVFormer(BaseSpikingBackbone):
                                    dpr[start + j]) for j in range(depth)]
             self.stages.append(nn.Sequential(*blocks))
             start += depth
-        self.local_path = nn.Sequential(
+        self.local_path = NeuronThenLayer(
             build_neuron(neuron_cfg),
             SeqToANN(nn.Conv2d(embed_dims[2], embed_dims[2], 3, 2, 1, groups=embed_dims[2]),
                      nn.Conv2d(embed_dims[2], embed_dims[3], 1)),
@@ -353,14 +369,14 @@ class SVFormer(BaseSpikingBackbone):
         self._check_input(x)
         x = self.to_time_major(x)
         outs = {}
-        x = self.run_blocks(self.stages[0], self.stem(x))
+        x = self.run_blocks([self.stem, *self.stages[0]], x)
         outs[0] = x
-        x = self.run_blocks(self.stages[1], self.downsamples[0](x))
+        x = self.run_blocks([self.downsamples[0], *self.stages[1]], x)
         outs[1] = x
-        x = self.downsamples[1](x)
-        local = self.local_path(x)
+        x = self.run_blocks([self.downsamples[1]], x)
+        local = self.run_blocks([self.local_path], x)
         x = self.run_blocks(self.stages[2], x)
         outs[2] = x
-        x = self.run_blocks(self.stages[3], self.downsamples[2](x))
+        x = self.run_blocks([self.downsamples[2], *self.stages[3]], x)
         outs[3] = torch.cat((local, x), dim=2)
         return tuple(outs[i] for i in self.out_indices)

@@ -114,7 +114,7 @@ def test_backbone_option_compress_spikes(name):
         packed = _train_step(model, x, compress=False)
         assert torch.equal(plain[0], packed[0])
         assert all(torch.equal(a, b) for a, b in zip(plain[1], packed[1]))
-        assert model._compressions == []
+        assert model._memory_contexts == []
     # the backbone's own hooks take every saved tensor in training, none in eval mode
     for train, expect_seen in ((True, False), (False, True)):
         seen = []

@@ -38,17 +38,19 @@ def test_step_benchmark_fused_equals_reference(tmp_path):
 
 def test_memory_benchmark_settings_and_equality(tmp_path):
     """tools/benchmark_memory.py on a tiny backbone: every setting measured in its own processes,
-    packed spikes give plain training's loss and gradients bit for bit, block checkpointing to
-    float32 rounding (no memory or time figure asserted: those are the benchmark's)."""
+    packed spikes and layer checkpointing give plain training's loss and gradients bit for bit,
+    block checkpointing to float32 rounding (no memory or time figure asserted: those are the
+    benchmark's)."""
     printed = run_tool([osp.join(REPO, 'tools', 'benchmark_memory.py'), '--arch', 'tiny',
                         '--frames', '4', '--size', '32', '--batch', '1', '--steps', '1',
-                        '--settings', 'none', 'with_cp', 'compress'], tmp_path)
+                        '--settings', 'none', 'with_cp', 'compress', 'layer'], tmp_path)
+    names = ('none', 'with_cp', 'compress', 'layer')
     rows = {line.split()[0]: line for line in printed.splitlines()
-            if line.startswith('  ') and line.split()[0] in ('none', 'with_cp', 'compress')}
-    assert set(rows) == {'none', 'with_cp', 'compress'}, printed
-    assert rows['compress'].endswith('bit for bit') and rows['none'].endswith('bit for bit')
+            if line.startswith('  ') and line.split()[0] in names}
+    assert set(rows) == set(names), printed
+    assert all(rows[name].endswith('bit for bit') for name in ('none', 'compress', 'layer'))
     diff = float(rows['with_cp'].split('max diff ')[1]) if 'max diff' in rows['with_cp'] else 0.0
     assert diff <= 1e-4, rows['with_cp']
     for line in rows.values():
-        peak, _, step = (float(v) for v in line.split()[1:4])
-        assert peak > 0 and step > 0
+        peak, _, retained, step = (float(v) for v in line.split()[1:5])
+        assert peak > 0 and step > 0 and retained < peak

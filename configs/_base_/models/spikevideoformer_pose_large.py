@@ -6,8 +6,10 @@
 # dataset bases' clip_len) and SMPL's 24 joints; a config changes num_joints for other skeletons.
 model = dict(
     type='VideoPoseLifter',
+    # Layer checkpointing with 1-bit spike inputs (lossless): the least training memory of
+    # mmspike's policies (tools/benchmark_memory.py, docs/models.md).
     backbone=dict(type='SpikeVideoFormer', arch='large', attention='joint', sim='hamming',
-                  num_frames=32, out_indices=(3, )),
+                  num_frames=32, out_indices=(3, ), memory=dict(checkpoint='layer')),
     head=dict(type='SpikeTemporalRegressionHead', in_channels=640, num_joints=24,
               loss=dict(type='L1'), velocity_weight=1.0),
     # Grayscale frames are read as RGB; ImageNet's statistics, as the pre-trained backbone expects.

@@ -1,0 +1,176 @@
+"""Block and layer checkpointing: a training step with either equals the plain step bit for bit
+(loss, every gradient, BatchNorm statistics) in float64 and float32, on both backbones with
+binary and integer neurons; layer checkpointing keeps its spike inputs in 1 bit per spike
+(ceil(log2(D + 1)) bits for integer spikes); random draws (stochastic depth) and frozen stages
+are handled; bad memory policies are refused by name."""
+import pytest
+import torch
+from mmengine.registry import MODELS
+
+import mmspike  # noqa: F401
+from mmspike.layers.checkpoint import checkpoint_layer, layer_checkpointing, resolve_memory
+from mmspike.layers.temporal import SeqToANN
+
+SVFORMER_TINY = dict(embed_dims=(16, 32, 64, 96), depths=(1, 1, 1, 1), num_heads=(0, 0, 2, 2),
+                     mlp_ratio=4)
+
+
+def build(name, dtype=torch.float64, neuron=None, **kwargs):
+    torch.manual_seed(0)
+    if name == 'SVFormer':
+        cfg = dict(type=name, arch=SVFORMER_TINY, num_frames=4, img_size=32)
+    elif name == 'SpikeVideoFormer':
+        cfg = dict(type=name, arch='tiny', num_frames=4)
+    else:
+        cfg = dict(type=name, arch='tiny')
+    if neuron == 'ILIF':
+        cfg['neuron_cfg'] = dict(type='ILIF', levels=4)
+    model = MODELS.build(dict(cfg, **kwargs)).to(dtype).train()
+    for module in model.modules():  # every setting on the contiguous maps checkpointing uses
+        if isinstance(module, SeqToANN):
+            module.channels_last = False
+    return model
+
+
+def train_step(model, x):
+    model.zero_grad(set_to_none=True)
+    loss = sum(out.pow(2).mean() for out in model(x))
+    loss.backward()
+    grads = [None if p.grad is None else p.grad.clone() for p in model.parameters()]
+    buffers = [b.clone() for name, b in model.named_buffers() if 'running' in name]
+    return loss.detach(), grads, buffers
+
+
+def assert_same_step(plain, other):
+    assert torch.equal(plain[0], other[0]), (float(plain[0]), float(other[0]))
+    assert len(plain[1]) == len(other[1])
+    for a, b in zip(plain[1], other[1]):
+        assert (a is None) == (b is None)
+        assert a is None or torch.equal(a, b)
+    assert plain[2] and all(torch.equal(a, b) for a, b in zip(plain[2], other[2]))
+    assert any(g is not None and g.abs().max() > 0 for g in plain[1])
+
+
+def clip(name, dtype):
+    torch.manual_seed(1)
+    size = 32 if name != 'SpikeVideoFormer' else 64
+    return torch.randn(2, 3, 4, size, size, dtype=dtype) * 2
+
+
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
+@pytest.mark.parametrize('name,neuron', [('SVFormer', None), ('SVFormer', 'ILIF'),
+                                         ('SpikeVideoFormer', None),
+                                         ('SpikeVideoFormer', 'ILIF')])
+@pytest.mark.parametrize('checkpoint', ['block', 'layer'])
+def test_checkpointed_step_equals_plain_step_bit_for_bit(checkpoint, name, neuron, dtype):
+    x = clip(name, dtype)
+    plain = train_step(build(name, dtype, neuron), x)
+    model = build(name, dtype, neuron, memory=dict(checkpoint=checkpoint))
+    assert_same_step(plain, train_step(model, x))
+    if checkpoint == 'layer':
+        stats = model.memory_stats
+        bits = 1 if neuron is None else 3  # ILIF D=4: values 0..4 in 3 bits
+        element_bytes = torch.finfo(dtype).bits // 8
+        assert stats['layers'] > 10
+        # 8 / bits spikes per byte against element_bytes per value (plus padding to 8)
+        assert stats['packed_bytes'] <= stats['dense_bytes'] * bits / (8 * element_bytes) + 64 * \
+            stats['layers']
+        assert stats['packed_bytes'] >= stats['dense_bytes'] * bits / (8 * element_bytes)
+
+
+def test_spiking_convnet_layer_checkpointing():
+    x = clip('SpikingConvNet', torch.float64)
+    plain = train_step(build('SpikingConvNet'), x)
+    model = build('SpikingConvNet', memory=dict(checkpoint='layer'))
+    assert_same_step(plain, train_step(model, x))
+    assert model.memory_stats['layers'] == 4  # two downsamplings, two residual blocks
+
+
+@pytest.mark.parametrize('checkpoint', ['block', 'layer'])
+def test_random_draws_are_replayed(checkpoint):
+    """Stochastic depth draws a mask per time step: the second run must draw the same."""
+    x = clip('SVFormer', torch.float64)
+    plain_model = build('SVFormer', drop_path_rate=0.5)
+    model = build('SVFormer', drop_path_rate=0.5, memory=dict(checkpoint=checkpoint))
+    torch.manual_seed(5)
+    plain = train_step(plain_model, x)
+    torch.manual_seed(5)
+    assert_same_step(plain, train_step(model, x))
+    torch.manual_seed(6)
+    assert not torch.equal(plain[0], train_step(plain_model, x)[0])  # the draws matter
+
+
+@pytest.mark.parametrize('checkpoint', ['block', 'layer'])
+def test_frozen_stages(checkpoint):
+    """Stages before the first trainable one give their spikes without gradients: the
+    trainable layers still get theirs."""
+    x = clip('SpikeVideoFormer', torch.float64)
+    plain = train_step(build('SpikeVideoFormer', frozen_stages=1), x)
+    other = train_step(build('SpikeVideoFormer', frozen_stages=1,
+                             memory=dict(checkpoint=checkpoint)), x)
+    assert_same_step(plain, other)
+    assert any(g is None for g in plain[1])
+
+
+def test_eval_and_no_grad_run_plain():
+    model = build('SpikeVideoFormer', memory=dict(checkpoint='layer'))
+    x = clip('SpikeVideoFormer', torch.float64)
+    with torch.no_grad():
+        model(x)
+    assert model.memory_stats == {}
+    model.eval()
+    sum(out.sum() for out in model(x)).backward()
+    assert model.memory_stats == {}
+
+
+def test_checkpoint_layer_outside_the_context_just_calls():
+    calls = []
+    x = torch.ones(3, requires_grad=True)
+    assert checkpoint_layer(lambda s: calls.append(1) or s * 2, x, modules=[]).grad_fn is not None
+    assert calls == [1]
+
+
+def test_non_spike_inputs_are_kept_dense_and_exact():
+    """A layer given real values (not spikes) keeps them as they are: still exact."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(2, 3, 3)
+    x = torch.randn(4, 2, 9, requires_grad=True)
+    stats = {}
+    with layer_checkpointing(1, stats):
+        out = checkpoint_layer(conv, x, modules=[conv])
+    out.pow(2).sum().backward()
+    grad_x, grad_w = x.grad.clone(), conv.weight.grad.clone()
+    x.grad = None
+    conv.weight.grad = None
+    conv(x).pow(2).sum().backward()
+    assert torch.equal(grad_x, x.grad) and torch.equal(grad_w, conv.weight.grad)
+    assert stats['unpacked_bytes'] == x.numel() * 4 and 'packed_bytes' not in stats
+
+
+def test_memory_policy_errors_name_the_problem():
+    assert resolve_memory('M', None, True, False) == dict(checkpoint='block',
+                                                           compress_spikes=False)
+    assert resolve_memory('M', dict(checkpoint='layer'), False, True) == dict(
+        checkpoint='layer', compress_spikes=True)
+    with pytest.raises(ValueError, match=r"unknown memory keys \['chunks'\]"):
+        resolve_memory('M', dict(chunks=2), False, False)
+    with pytest.raises(ValueError, match="checkpoint must be one of .* got 'layers'"):
+        resolve_memory('M', dict(checkpoint='layers'), False, False)
+    with pytest.raises(ValueError, match="with_cp=True .* contradicts checkpoint='layer'"):
+        resolve_memory('M', dict(checkpoint='layer'), True, False)
+    with pytest.raises(ValueError, match='compress_spikes must be True or False'):
+        resolve_memory('M', dict(compress_spikes='yes'), False, False)
+    with pytest.raises(ValueError, match='SpikeVideoFormer: unknown memory keys'):
+        build('SpikeVideoFormer', memory=dict(peak='low'))
+
+
+def test_policy_properties_and_hooks():
+    model = build('SpikeVideoFormer', memory=dict(checkpoint='layer'))
+    assert model.memory == dict(checkpoint='layer', compress_spikes=False)
+    assert not model.with_cp and len(model._forward_pre_hooks) == 1
+    model.with_cp = True
+    assert model.checkpoint == 'block' and not model._forward_pre_hooks
+    model.with_cp = False
+    assert model.checkpoint is None
+    with pytest.raises(ValueError, match="checkpoint must be one of"):
+        model.checkpoint = 'stage'
