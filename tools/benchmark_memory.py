@@ -41,12 +41,32 @@ import sys
 import tempfile
 import time
 
-SETTINGS = ('none', 'with_cp', 'compress', 'compress+with_cp', 'layer', 'memopt', 'memopt-sj')
+SETTINGS = ('none', 'with_cp', 'compress', 'compress+with_cp', 'layer', 'memopt', 'memopt-sj',
+            'config')
 #: The backbone's memory policy under each of mmspike's settings.
-POLICIES = {'none': {}, 'with_cp': dict(checkpoint='block'),
+POLICIES = {'none': {}, 'config': None, 'with_cp': dict(checkpoint='block'),
             'compress': dict(compress_spikes=True),
             'compress+with_cp': dict(checkpoint='block', compress_spikes=True),
             'layer': dict(checkpoint='layer'), 'memopt': {}, 'memopt-sj': {}}
+
+
+def backbone_cfg(args):
+    """The backbone config of ``args.setting``: the given config's (``--config``) or
+    ``--backbone`` / ``--arch``, at ``--frames`` (and ``--size`` for SVFormer), with the memory
+    policy of the setting (``config``: the config's own)."""
+    from mmspike.layers.checkpoint import resolve_memory
+    cfg = json.loads(args.backbone_cfg) if args.backbone_cfg else dict(type=args.backbone,
+                                                                      arch=args.arch)
+    cfg.pop('init_cfg', None)  # pretrained weights change nothing measured here
+    memory = resolve_memory(cfg['type'], cfg.pop('memory', None), cfg.pop('with_cp', False),
+                            cfg.pop('compress_spikes', False))
+    cfg['memory'] = memory if args.setting == 'config' else POLICIES[args.setting]
+    cfg['num_frames'] = args.frames
+    if cfg['type'] == 'SVFormer':
+        cfg['img_size'] = args.size
+    if args.setting == 'memopt-sj':
+        cfg['neuron_cfg'] = spikingjelly_neuron_cfg(cfg['type'])
+    return cfg
 
 
 def build(args):
@@ -55,12 +75,7 @@ def build(args):
 
     import mmspike  # noqa: F401
     torch.manual_seed(0)
-    extra = {'num_frames': args.frames, 'img_size': args.size} \
-        if args.backbone == 'SVFormer' else {'num_frames': args.frames}
-    if args.setting == 'memopt-sj':
-        extra['neuron_cfg'] = spikingjelly_neuron_cfg(args.backbone)
-    model = MODELS.build(dict(type=args.backbone, arch=args.arch,
-                              memory=POLICIES[args.setting], **extra))
+    model = MODELS.build(backbone_cfg(args))
     model = model.to(torch.device(args.device)).train()
     from mmspike.layers.temporal import SeqToANN
     for module in model.modules():  # every setting on the contiguous maps with_cp runs on
@@ -149,14 +164,20 @@ def child(args):
     # in parameter order: memopt wraps modules, which renames the parameters
     grads = [torch.zeros(p.shape) if p.grad is None else p.grad.detach().cpu()
              for p in model.parameters()]
-    torch.save(dict(loss=loss.detach().cpu(), grads=grads), args.out)
+    if args.out:
+        torch.save(dict(loss=loss.detach().cpu(), grads=grads), args.out)
+    params = [p for p in model.parameters()]
     print(json.dumps(dict(peak_step_bytes=peak - built, retained_bytes=retained,
-                          loss=float(loss))))
+                          loss=float(loss.detach()),
+                          param_bytes=sum(p.numel() * p.element_size() for p in params),
+                          grad_bytes=sum(p.numel() * p.element_size() for p in params
+                                         if p.requires_grad))))
 
 
 def run_child(args, setting, measure, out=None):
     cmd = [sys.executable, __file__, '--child', '--setting', setting, '--measure', measure,
            '--backbone', args.backbone, '--arch', args.arch, '--frames', str(args.frames),
+           '--backbone-cfg', args.backbone_cfg or '',
            '--size', str(args.size), '--batch', str(args.batch), '--steps', str(args.steps),
            '--device', args.device] + (['--out', out] if out else [])
     env = dict(os.environ)
@@ -190,54 +211,134 @@ def main(argv=None):
     parser.add_argument('--backbone', default='SpikeVideoFormer',
                         choices=['SpikeVideoFormer', 'SVFormer'])
     parser.add_argument('--arch', default='small')
-    parser.add_argument('--frames', type=int, default=16)
+    parser.add_argument('--config', help="an mmspike config: its model's backbone (with the "
+                        "config's memory policy as the setting 'config') replaces --backbone "
+                        'and --arch; --frames defaults to its num_frames')
+    parser.add_argument('--frames', type=int, default=None, help='T (default: 16)')
     parser.add_argument('--size', type=int, default=112)
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--steps', type=int, default=3, help='timed steps (median)')
+    parser.add_argument('--time', action=argparse.BooleanOptionalAction, default=True,
+                        help='also time every setting (--no-time: memory only)')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--settings', nargs='+', default=list(SETTINGS), choices=SETTINGS)
+    parser.add_argument('--settings', nargs='+', default=None, choices=SETTINGS,
+                        help="default: every setting but 'config' ('none' and 'config' with "
+                        '--config); without none no ratio or comparison is printed')
+    parser.add_argument('--budget', type=float, default=None,
+                        help='plan instead of benchmark: measure each setting at batch 1 and '
+                        'print the expected memory at --batch and the largest batch that fits '
+                        'this many GiB (parameters, optimizer state and the step)')
+    parser.add_argument('--optimizer', default=None, choices=['AdamW', 'Adam', 'SGD', 'none'],
+                        help="optimizer state for --budget (default: the config's "
+                        "optim_wrapper, else AdamW)")
+    parser.add_argument('--backbone-cfg', default='', help=argparse.SUPPRESS)
     parser.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--setting', default='none', help=argparse.SUPPRESS)
     parser.add_argument('--measure', default='memory', help=argparse.SUPPRESS)
     parser.add_argument('--out', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.config and not args.child:
+        from mmengine.config import Config
+        cfg = Config.fromfile(args.config)
+        backbone = cfg.get('model', {}).get('backbone')
+        if not backbone or backbone.get('type') not in ('SpikeVideoFormer', 'SVFormer'):
+            parser.error(f'{args.config} has no SpikeVideoFormer or SVFormer model.backbone')
+        backbone = backbone.to_dict()
+        args.backbone_cfg = json.dumps(backbone)
+        if args.optimizer is None:
+            args.optimizer = cfg.get('optim_wrapper', {}).get('optimizer', {}).get('type')
+        args.backbone, args.arch = backbone['type'], str(backbone.get('arch', ''))
+        if args.frames is None:
+            args.frames = backbone.get('num_frames') or 16
+    if args.frames is None:
+        args.frames = 16
+    if args.settings is None:
+        args.settings = (['none', 'config'] if args.config
+                         else [s for s in SETTINGS if s != 'config'])
+    if 'config' in args.settings and not args.config:
+        parser.error("the setting 'config' needs --config")
     for name in ('frames', 'size', 'batch', 'steps'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
     if args.child:
         return child(args)
     import torch
-    settings = ['none'] + [s for s in args.settings if s != 'none']
+    if args.budget is not None:
+        return plan(args)
+    settings = sorted(set(args.settings), key=args.settings.index)
+    if 'none' in settings:  # the reference comes first
+        settings = ['none'] + [s for s in settings if s != 'none']
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for setting in settings:
             out = os.path.join(tmp, f'{setting}.pt')
             memory = run_child(args, setting, 'memory', out)
-            timing = run_child(args, setting, 'time')
+            timing = run_child(args, setting, 'time') if args.time else {}
             results[setting] = dict(memory, **timing, saved=torch.load(out))
             print(f'measured {setting}', flush=True)
-    base = results['none']
+    base = results.get('none')
     where = ('peak RSS over the built model' if args.device == 'cpu'
              else 'peak CUDA allocation over the built model')
+    timed = f'; time: median of {args.steps}' if args.time else ''
     print(f'{args.backbone} {args.arch}, T={args.frames}, {args.size}x{args.size}, batch '
-          f'{args.batch}, {args.device}: one training step after a warm-up ({where}; time: '
-          f'median of {args.steps})')
+          f'{args.batch}, {args.device}: one training step after a warm-up ({where}{timed})')
     print(f'  {"setting":<18} {"peak MiB":>10} {"x none":>7} {"retained":>9} {"step s":>8} '
           f'{"x none":>7} {"same loss and gradients":>26}')
-    same_as_none = {setting: compare(base['saved'], results[setting]['saved'])
-                    for setting in settings}
+
+    def ratio(value, key):
+        return f'{value / base[key]:>7.3f}' if base is not None and key in base else f'{"-":>7}'
+
     for setting in settings:
         r = results[setting]
-        identical, worst = same_as_none[setting]
-        same = 'bit for bit' if identical else f'max diff {worst:.1e}'
+        same = '-'
+        if base is not None:
+            identical, worst = compare(base['saved'], r['saved'])
+            same = 'bit for bit' if identical else f'max diff {worst:.1e}'
+            r['same_as_none'] = dict(identical=identical, max_relative_difference=worst)
+        step_s, step_ratio = f'{"-":>8}', f'{"-":>7}'
+        if 'step_s' in r:
+            step_s, step_ratio = f'{r["step_s"]:>8.3f}', ratio(r['step_s'], 'step_s')
         print(f'  {setting:<18} {r["peak_step_bytes"] / 2**20:>10.1f} '
-              f'{r["peak_step_bytes"] / base["peak_step_bytes"]:>7.3f} '
-              f'{r["retained_bytes"] / 2**20:>9.1f} {r["step_s"]:>8.3f} '
-              f'{r["step_s"] / base["step_s"]:>7.3f} {same:>26}')
-        r['same_as_none'] = dict(identical=identical, max_relative_difference=worst)
+              f'{ratio(r["peak_step_bytes"], "peak_step_bytes")} '
+              f'{r["retained_bytes"] / 2**20:>9.1f} {step_s} {step_ratio} {same:>26}')
     for r in results.values():
         r.pop('saved')
     return results
+
+
+def plan(args):
+    """Measure one step of every setting at batch 1 and print the plan for ``--batch`` and
+    ``--budget`` (:func:`mmspike.engine.memory.plan_training_memory`)."""
+    import copy
+
+    from mmspike.engine.memory import OPTIMIZER_STATE_FACTORS, plan_training_memory
+    optimizer = args.optimizer or 'AdamW'
+    optimizer = None if optimizer == 'none' else optimizer
+    if optimizer not in OPTIMIZER_STATE_FACTORS:
+        optimizer = 'AdamW'
+        print(f'optimizer {args.optimizer!r} has no known state size: planned as AdamW')
+    one = copy.copy(args)
+    one.batch = 1
+    gib = 2 ** 30
+    rows = []
+    for setting in args.settings:
+        measured = run_child(one, setting, 'memory')
+        rows.append((setting, measured, plan_training_memory(
+            measured['peak_step_bytes'], measured['grad_bytes'], measured['param_bytes'],
+            args.batch, args.budget * gib, optimizer)))
+        print(f'measured {setting}', flush=True)
+    state = f'{optimizer} state' if optimizer else 'no optimizer state'
+    print(f'{args.backbone} {args.arch}, T={args.frames}, {args.size}x{args.size}, '
+          f'{args.device}: calibrated by one step at batch 1; total = parameters + {state} + '
+          f'step; budget {args.budget:g} GiB')
+    print(f'  {"setting":<18} {"step@1 GiB":>10} {"per clip":>9} {f"step@{args.batch}":>9} '
+          f'{f"total@{args.batch}":>10} {"fits":>5} {"largest batch":>14}')
+    for setting, measured, planned in rows:
+        fits = 'yes' if planned['total_bytes'] <= args.budget * gib else 'no'
+        print(f'  {setting:<18} {measured["peak_step_bytes"] / gib:>10.2f} '
+              f'{planned["per_clip_bytes"] / gib:>9.2f} {planned["step_bytes"] / gib:>9.2f} '
+              f'{planned["total_bytes"] / gib:>10.2f} {fits:>5} {planned["largest_batch"]:>14}')
+    return rows
 
 
 if __name__ == '__main__':

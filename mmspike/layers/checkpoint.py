@@ -146,9 +146,10 @@ def checkpoint_stateful(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         with keeper.recomputing():
             return module(inputs)
 
-    # Non-reentrant: measured on SpikeVideoFormer small (tools/benchmark_memory.py, docs/models.md)
-    # its peak is about half the reentrant variant's, at the same speed.  The keeper handles
-    # the random number generators.
+    # Non-reentrant: the same peak as the reentrant variant on SpikeVideoFormer small
+    # (tools/benchmark_memory.py: 684.5 vs 695.2 MiB), and parameters get their gradients
+    # when the input needs none (after a frozen stem), where the reentrant one gives none.  The
+    # keeper handles the random number generators.
     return torch_checkpoint.checkpoint(run, x, use_reentrant=False, preserve_rng_state=False)
 
 
@@ -188,9 +189,8 @@ def _keep(x: torch.Tensor, max_spike_value: int, stats: Optional[dict]):
 class _LayerCheckpoint(torch.autograd.Function):
     """Runs a layer without keeping its graph; its backward runs it again from the kept
     inputs and back-propagates through that run (parameters receive their gradients there,
-    as in reentrant checkpointing).  Measured on SpikeVideoFormer small
-    (``tools/benchmark_memory.py``) this holds less memory than torch's non-reentrant
-    checkpointing of the same layers (328 vs 381 MiB)."""
+    as in reentrant checkpointing).  The kept inputs live on ``ctx`` (packed, not saved
+    tensors), so no saved-tensor hook sees them."""
 
     @staticmethod
     def forward(ctx, layer, *inputs):

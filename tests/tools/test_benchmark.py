@@ -2,6 +2,7 @@
 import json
 import os.path as osp
 
+import pytest
 from helpers import REPO, run_tool
 
 BENCHMARK = osp.join(REPO, 'tools', 'benchmark.py')
@@ -54,3 +55,22 @@ def test_memory_benchmark_settings_and_equality(tmp_path):
     for line in rows.values():
         peak, _, retained, step = (float(v) for v in line.split()[1:5])
         assert peak > 0 and step > 0 and retained < peak
+
+
+def test_memory_benchmark_config_and_plan(tmp_path):
+    """--config takes the backbone and its memory policy (the setting 'config') from a config;
+    --budget plans: one step per setting at batch 1, the predicted memory at --batch, the
+    largest batch within the budget."""
+    config = osp.join(REPO, 'configs', 'spikevideoformer_pose_mmhpsd.py')
+    printed = run_tool([osp.join(REPO, 'tools', 'benchmark_memory.py'), '--config', config,
+                        '--frames', '2', '--size', '32', '--batch', '3', '--budget', '64',
+                        '--settings', 'with_cp', 'config'], tmp_path)
+    assert 'SpikeVideoFormer large, T=2, 32x32' in printed and 'AdamW state' in printed
+    rows = {line.split()[0]: line.split()[1:] for line in printed.splitlines()
+            if line.startswith('  ') and line.split()[0] in ('with_cp', 'config')}
+    assert set(rows) == {'with_cp', 'config'}, printed
+    for step_1, per_clip, step_3, total_3, fits, largest in rows.values():
+        step_1, per_clip, step_3 = float(step_1), float(per_clip), float(step_3)
+        assert 0 < per_clip < step_1 < step_3
+        assert step_3 == pytest.approx(step_1 + 2 * per_clip, abs=0.02)
+        assert fits == 'yes' and int(largest) >= 3
