@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..neurons.stateful import StatefulModule, has_spiking_state
-from ..ops.spike_pack import PackedSpikes, is_dense, pack_spikes, unpack_spikes
+from ..ops.spike_pack import PackedSpikes, pack_if_spikes, unpack_spikes
 
 #: The values of ``memory['checkpoint']``: no checkpointing, per block, per layer.
 CHECKPOINT_MODES = (None, 'block', 'layer')
@@ -173,10 +173,9 @@ def layer_checkpointing(max_spike_value: int = 1, stats: Optional[dict] = None):
 def _keep(x: torch.Tensor, max_spike_value: int, stats: Optional[dict]):
     """``x`` packed if it holds spikes of ``0..max_spike_value`` in a dense layout, else ``x``
     detached (kept as it is)."""
-    from mmspike.energy.ops import is_spike_tensor  # the one rule of what a spike tensor is
     dense_bytes = x.numel() * x.element_size()
-    if x.dtype.is_floating_point and is_dense(x) and is_spike_tensor(x, max_spike_value):
-        kept = pack_spikes(x, max_spike_value)
+    kept = pack_if_spikes(x, max_spike_value)
+    if kept is not None:
         if stats is not None:
             stats['packed_bytes'] = stats.get('packed_bytes', 0) + kept.nbytes
             stats['dense_bytes'] = stats.get('dense_bytes', 0) + dense_bytes

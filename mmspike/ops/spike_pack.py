@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Tuple
+from typing import Iterator, Optional, Tuple
 
 import torch
 
@@ -73,49 +73,102 @@ def is_dense(x: torch.Tensor) -> bool:
     return True
 
 
+def _pack_planes(values: torch.Tensor, bits: int) -> torch.Tensor:
+    """Bit planes ``[bits, ceil(n / 8)]`` (uint8, element ``i`` at bit ``i % 8`` of byte
+    ``i // 8``) of the 1-D non-negative integer (or bool) tensor ``values``: numpy's packbits
+    on the CPU (one pass, no int32 temporaries), PyTorch operations elsewhere."""
+    if values.device.type == 'cpu':
+        return _pack_planes_numpy(values, bits)
+    return _pack_planes_torch(values, bits)
+
+
+def _pack_planes_numpy(values: torch.Tensor, bits: int) -> torch.Tensor:
+    import numpy as np
+    if values.dtype == torch.bool:
+        planes = [values.numpy()]
+    else:
+        planes = [((values >> bit) & 1).to(torch.bool).numpy() for bit in range(bits)]
+    return torch.from_numpy(np.stack([np.packbits(p, bitorder='little') for p in planes]))
+
+
+def _pack_planes_torch(values: torch.Tensor, bits: int) -> torch.Tensor:
+    values = values.to(torch.int32)
+    pad = (-values.numel()) % 8
+    if pad:
+        values = torch.cat([values, values.new_zeros(pad)])
+    weights = _bit_weights(values.device)
+    planes = []
+    for bit in range(bits):
+        plane = ((values >> bit) & 1).to(torch.uint8).view(-1, 8)
+        planes.append((plane * weights).sum(1, dtype=torch.uint8))
+    return torch.stack(planes)
+
+
 def pack_spikes(x: torch.Tensor, max_spike_value: int = 1) -> PackedSpikes:
     """Pack ``x`` (integer values in ``0..max_spike_value``, any dtype) into
     ``ceil(log2(max_spike_value + 1))`` bit planes of 8 elements per byte.
 
-    The caller checks that ``x`` holds spikes (:func:`mmspike.energy.is_spike_tensor`); values
-    outside the range are not representable and raise. ``x``'s layout must be dense
-    (:func:`is_dense`) so that :func:`unpack_spikes` gives its strides back.
+    The caller checks that ``x`` holds spikes (:func:`mmspike.energy.is_spike_tensor`, or use
+    :func:`pack_if_spikes`); values outside the range are not representable and raise.
+    ``x``'s layout must be dense (:func:`is_dense`) so that :func:`unpack_spikes` gives its
+    strides back.
     """
     bits = spike_bits(max_spike_value)
     if not is_dense(x):
         raise ValueError(f'pack_spikes needs a dense layout, got shape {tuple(x.shape)} with '
                          f'strides {x.stride()}')
     flat = _dense_view(x.detach())
-    values = flat.to(torch.int32) if bits > 1 else flat.ne(0).to(torch.int32)
+    values = flat.to(torch.int32) if bits > 1 else flat.ne(0)
     if bits > 1 and values.numel() and (int(values.min()) < 0 or
                                         int(values.max()) > max_spike_value):
         raise ValueError(f'pack_spikes: values outside 0..{max_spike_value}')
-    pad = (-values.numel()) % 8
-    if pad:
-        values = torch.cat([values, values.new_zeros(pad)])
-    weights = _bit_weights(x.device)
-    planes = []
-    for bit in range(bits):
-        plane = ((values >> bit) & 1).to(torch.uint8).view(-1, 8)
-        planes.append((plane * weights).sum(1, dtype=torch.uint8))
-    return PackedSpikes(torch.stack(planes), bits, x.numel(), tuple(x.shape), x.stride(),
+    return PackedSpikes(_pack_planes(values, bits), bits, x.numel(), tuple(x.shape), x.stride(),
+                        x.dtype, x.requires_grad)
+
+
+def pack_if_spikes(x: torch.Tensor, max_spike_value: int = 1) -> Optional[PackedSpikes]:
+    """:func:`pack_spikes` of ``x`` if it is a dense floating-point tensor of spikes (every
+    value an integer in ``0..max_spike_value``), else None.  For binary spikes the check and
+    the packing share one comparison pass."""
+    if not (x.dtype.is_floating_point and is_dense(x)):
+        return None
+    if spike_bits(max_spike_value) > 1:
+        return pack_spikes(x, max_spike_value) if _holds_spikes(x, max_spike_value) else None
+    flat = _dense_view(x.detach())
+    ones = flat == 1
+    if not bool((ones | (flat == 0)).all()):
+        return None
+    return PackedSpikes(_pack_planes(ones, 1), 1, x.numel(), tuple(x.shape), x.stride(),
                         x.dtype, x.requires_grad)
 
 
 def unpack_spikes(packed: PackedSpikes) -> torch.Tensor:
     """The tensor :func:`pack_spikes` packed: same values, dtype, shape and strides."""
-    weights = _bit_weights(packed.data.device)
-    values = None
-    for bit in range(packed.bits):
-        plane = (packed.data[bit].unsqueeze(1) & weights).ne(0).reshape(-1)[:packed.numel]
-        term = plane.to(torch.int32) << bit
-        values = term if values is None else values + term
-    if values is None:
-        values = torch.zeros(packed.numel, dtype=torch.int32, device=packed.data.device)
     out = torch.empty_strided(packed.shape, packed.stride, dtype=packed.dtype,
                               device=packed.data.device)
-    _dense_view(out).copy_(values.to(packed.dtype))
+    unpack = _unpack_values_numpy if packed.data.device.type == 'cpu' else _unpack_values_torch
+    _dense_view(out).copy_(unpack(packed))
     return out
+
+
+def _unpack_values_numpy(packed: PackedSpikes) -> torch.Tensor:
+    """The packed values, 1-D in memory order (uint8 for binary spikes, else int32)."""
+    import numpy as np
+    values = None
+    for bit in range(packed.bits):
+        plane = torch.from_numpy(np.unpackbits(packed.data[bit].numpy(), count=packed.numel,
+                                               bitorder='little'))
+        values = plane if bit == 0 else values.to(torch.int32) + (plane.to(torch.int32) << bit)
+    return values
+
+
+def _unpack_values_torch(packed: PackedSpikes) -> torch.Tensor:
+    weights = _bit_weights(packed.data.device)
+    values = torch.zeros(packed.numel, dtype=torch.int32, device=packed.data.device)
+    for bit in range(packed.bits):
+        plane = (packed.data[bit].unsqueeze(1) & weights).ne(0).reshape(-1)[:packed.numel]
+        values = values + (plane.to(torch.int32) << bit)
+    return values
 
 
 def _holds_spikes(x: torch.Tensor, max_spike_value: int) -> bool:
@@ -143,9 +196,8 @@ def compressed_saved_spikes(max_spike_value: int = 1,
     stats = dict(packed=0, dense_bytes=0, packed_bytes=0)
 
     def pack(x: torch.Tensor):
-        if (x.dtype.is_floating_point and x.numel() >= min_elements and is_dense(x)
-                and _holds_spikes(x, max_spike_value)):
-            packed = pack_spikes(x, max_spike_value)
+        packed = pack_if_spikes(x, max_spike_value) if x.numel() >= min_elements else None
+        if packed is not None:
             stats['packed'] += 1
             stats['dense_bytes'] += x.numel() * x.element_size()
             stats['packed_bytes'] += packed.nbytes

@@ -137,3 +137,32 @@ def test_compress_spikes_hooks_come_and_go_with_the_option():
     assert twin.compress_spikes and len(twin._forward_hooks) == 1
     model.compress_spikes = False
     assert not model._forward_pre_hooks and not model._forward_hooks
+
+
+@pytest.mark.parametrize('levels', [1, 4, 300])
+def test_numpy_and_torch_bit_planes_agree(levels):
+    """The CPU path (numpy's packbits) and the device path (PyTorch operations) write and read
+    the same planes."""
+    from mmspike.ops import spike_pack
+    torch.manual_seed(levels)
+    values = torch.randint(0, levels + 1, (1003, ))
+    bits = spike_bits(levels)
+    source = values.bool() if levels == 1 else values
+    planes = spike_pack._pack_planes_numpy(source, bits)
+    assert torch.equal(planes, spike_pack._pack_planes_torch(values, bits))
+    packed = spike_pack.PackedSpikes(planes, bits, values.numel(), (values.numel(), ), (1, ),
+                                     torch.float32)
+    assert torch.equal(spike_pack._unpack_values_numpy(packed).long(), values)
+    assert torch.equal(spike_pack._unpack_values_torch(packed).long(), values)
+
+
+def test_pack_if_spikes_refuses_what_is_not_spikes():
+    from mmspike.ops.spike_pack import pack_if_spikes
+    spikes = (torch.rand(4, 300) < 0.3).float()
+    assert torch.equal(unpack_spikes(pack_if_spikes(spikes)), spikes)
+    for other in (spikes * 0.5, spikes - 1, spikes + float('nan'), spikes.long(),
+                  spikes.t().contiguous().t()[:, ::2]):
+        assert pack_if_spikes(other) is None
+    integers = torch.randint(0, 5, (6, 7)).double()
+    assert pack_if_spikes(integers, 3) is None
+    assert torch.equal(unpack_spikes(pack_if_spikes(integers, 4)), integers)
