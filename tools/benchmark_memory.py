@@ -1,8 +1,16 @@
 """Peak memory and time of one training step under each memory-saving setting, in one run.
 
     python tools/benchmark_memory.py [--backbone SpikeVideoFormer] [--arch small] [--frames 16]
-        [--size 112] [--batch 2] [--steps 3] [--device cpu|cuda]
-        [--settings none with_cp compress compress+with_cp memopt]
+        [--size 112] [--batch 2] [--steps 3] [--rounds 3] [--no-time] [--device cpu|cuda]
+        [--settings none with_cp compress compress+with_cp layer memopt memopt-sj]
+    python tools/benchmark_memory.py --config configs/spikevideoformer_pose_mmhpsd.py \
+        --size 224 [--settings none with_cp config]
+    python tools/benchmark_memory.py --config ... --size 224 --batch 8 --budget 80   # plan
+
+With ``--budget`` (GiB) the tool plans instead: it measures each setting once at batch 1 and
+prints the expected step peak and the total with parameters and optimizer state at ``--batch``,
+whether that fits the budget, and the largest batch that does
+(:func:`mmspike.engine.memory.plan_training_memory`).
 
 Settings (same model, seed and input; mmspike's settings are the backbone's ``memory`` policy):
 
@@ -26,7 +34,9 @@ glibc is told to return every freed block of 64 KiB or more at once
 (``MALLOC_MMAP_THRESHOLD_=65536``), so that the resident set follows the tensors alive (its own
 free lists otherwise hide the peak).  On CUDA the figure is ``torch.cuda.max_memory_allocated``
 during the step minus the memory held after building. The time process runs without that setting
-(page faults slow every step): the median of ``--steps`` steps after a warm-up. Loss and
+(page faults slow every step): the median of ``--steps`` steps after a warm-up; the settings are
+timed in ``--rounds`` rounds, one process per setting and round, and the median over rounds is
+printed. Loss and
 gradients of every setting are compared with ``none``'s. Every setting runs its convolutions on
 contiguous maps, as ``with_cp`` does: oneDNN's channels-last convolutions round differently, and
 a last-bit difference before a threshold flips spikes, so on different layouts the comparison
@@ -220,6 +230,8 @@ def main(argv=None):
     parser.add_argument('--steps', type=int, default=3, help='timed steps (median)')
     parser.add_argument('--time', action=argparse.BooleanOptionalAction, default=True,
                         help='also time every setting (--no-time: memory only)')
+    parser.add_argument('--rounds', type=int, default=3,
+                        help='timing rounds over the settings (the median is printed)')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--settings', nargs='+', default=None, choices=SETTINGS,
                         help="default: every setting but 'config' ('none' and 'config' with "
@@ -257,7 +269,7 @@ def main(argv=None):
                          else [s for s in SETTINGS if s != 'config'])
     if 'config' in args.settings and not args.config:
         parser.error("the setting 'config' needs --config")
-    for name in ('frames', 'size', 'batch', 'steps'):
+    for name in ('frames', 'size', 'batch', 'steps', 'rounds'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
     if args.child:
@@ -272,14 +284,24 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         for setting in settings:
             out = os.path.join(tmp, f'{setting}.pt')
-            memory = run_child(args, setting, 'memory', out)
-            timing = run_child(args, setting, 'time') if args.time else {}
-            results[setting] = dict(memory, **timing, saved=torch.load(out))
-            print(f'measured {setting}', flush=True)
+            results[setting] = dict(run_child(args, setting, 'memory', out),
+                                    saved=torch.load(out))
+            print(f'measured the memory of {setting}', flush=True)
+    # Time in rounds over the settings, so that a slower spell of the machine falls on every
+    # setting alike; each setting's figure is the median over rounds of its steps' median.
+    times = {setting: [] for setting in settings}
+    for _ in range(args.rounds if args.time else 0):
+        for setting in settings:
+            times[setting].append(run_child(args, setting, 'time')['step_s'])
+        print(f'timed round {len(times[settings[0]])} of {args.rounds}', flush=True)
+    for setting, values in times.items():
+        if values:
+            results[setting]['step_s'] = statistics.median(values)
     base = results.get('none')
     where = ('peak RSS over the built model' if args.device == 'cpu'
              else 'peak CUDA allocation over the built model')
-    timed = f'; time: median of {args.steps}' if args.time else ''
+    timed = (f'; time: median over {args.rounds} rounds of the median of {args.steps} steps'
+             if args.time else '')
     print(f'{args.backbone} {args.arch}, T={args.frames}, {args.size}x{args.size}, batch '
           f'{args.batch}, {args.device}: one training step after a warm-up ({where}{timed})')
     print(f'  {"setting":<18} {"peak MiB":>10} {"x none":>7} {"retained":>9} {"step s":>8} '

@@ -80,9 +80,8 @@ class DownSampling(nn.Module):
                              nn.BatchNorm2d(out_channels))
 
     def forward(self, x):
-        if self.neuron is None:
-            return self.conv(x)
-        return checkpoint_layer(self.conv, self.neuron(x), modules=[self.conv])
+        return checkpoint_layer(self.conv, x if self.neuron is None else self.neuron(x),
+                                modules=[self.conv])
 
 
 class SepConv(nn.Module):

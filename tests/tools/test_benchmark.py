@@ -44,7 +44,8 @@ def test_memory_benchmark_settings_and_equality(tmp_path):
     benchmark's)."""
     printed = run_tool([osp.join(REPO, 'tools', 'benchmark_memory.py'), '--arch', 'tiny',
                         '--frames', '4', '--size', '32', '--batch', '1', '--steps', '1',
-                        '--settings', 'none', 'with_cp', 'compress', 'layer'], tmp_path)
+                        '--rounds', '1', '--settings', 'none', 'with_cp', 'compress', 'layer'],
+                       tmp_path)
     names = ('none', 'with_cp', 'compress', 'layer')
     rows = {line.split()[0]: line for line in printed.splitlines()
             if line.startswith('  ') and line.split()[0] in names}
