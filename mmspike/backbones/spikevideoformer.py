@@ -80,8 +80,9 @@ class DownSampling(nn.Module):
                              nn.BatchNorm2d(out_channels))
 
     def forward(self, x):
-        return checkpoint_layer(self.conv, x if self.neuron is None else self.neuron(x),
-                                modules=[self.conv])
+        if self.neuron is None:  # the stem, on the frames
+            return self.conv(x)
+        return checkpoint_layer(self.conv, self.neuron(x), modules=[self.conv])
 
 
 class SepConv(nn.Module):
