@@ -295,8 +295,6 @@ class BaseSpikingBackbone(BaseModule):
         """Check that the input is finite (:func:`check_finite_input`), reset every neuron
         (except while :meth:`streaming`), then ``(N, C, T, H, W)`` -> ``[T, N, C, H, W]``."""
         check_finite_input(self, x)
-        if self._checkpoint is not None and self.training:
-            self._pin_contiguous_maps()  # also for a model never put in train() explicitly
         if not self.is_streaming:
             reset_neurons(self)
         return x.permute(2, 0, 1, 3, 4).contiguous()

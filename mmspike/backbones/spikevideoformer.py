@@ -426,6 +426,7 @@ class SpikeVideoFormer(BaseSpikingBackbone):
         self.stage4 = nn.Sequential(*[
             TransformerBlock(widths[3], num_heads[3], neuron_cfg, attention, sim, scale,
                              mlp_ratio) for _ in range(depths[3])])
+        self._pin_contiguous_maps()  # the layers exist now (the policy was set before them)
 
     def stem_and_stages(self):
         return [[self.stem, self.stem_block], [self.down1, self.stage1],

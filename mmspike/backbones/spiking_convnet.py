@@ -78,6 +78,7 @@ class SpikingConvNet(BaseSpikingBackbone):
             prev = width
         self.stage_channels = widths
         self.out_channels = prev
+        self._pin_contiguous_maps()  # the layers exist now (the policy was set before them)
 
     def stem_and_stages(self):
         return [[self.stem]] + [[down, blocks]

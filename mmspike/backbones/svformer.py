@@ -347,6 +347,7 @@ class SVFormer(BaseSpikingBackbone):
             SeqToANN(nn.Conv2d(embed_dims[2], embed_dims[2], 3, 2, 1, groups=embed_dims[2]),
                      nn.Conv2d(embed_dims[2], embed_dims[3], 1)),
             TemporalBatchNorm2d(embed_dims[3], steps))
+        self._pin_contiguous_maps()  # the layers exist now (the policy was set before them)
 
     def stem_and_stages(self):
         return [[self.stem], [self.stages[0]], [self.downsamples[0], self.stages[1]],
