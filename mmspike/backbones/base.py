@@ -45,12 +45,11 @@ def _start_memory_saving(backbone, args):
     checkpointing enters its context in :meth:`BaseSpikingBackbone.run_blocks`)."""
     if not (backbone.training and torch.is_grad_enabled()):
         return
-    from mmspike.energy import spike_value_range
-    from mmspike.ops.spike_pack import compressed_saved_spikes
     stack = contextlib.ExitStack()
-    max_spike_value = spike_value_range(backbone)
     if backbone.compress_spikes:
-        stack.enter_context(compressed_saved_spikes(max_spike_value))
+        from mmspike.energy import spike_value_range
+        from mmspike.ops.spike_pack import compressed_saved_spikes
+        stack.enter_context(compressed_saved_spikes(spike_value_range(backbone)))
     backbone.memory_stats.clear()
     backbone._memory_contexts.append(stack)
 

@@ -160,8 +160,9 @@ _ACTIVE = threading.local()
 def layer_checkpointing(max_spike_value: int = 1, stats: Optional[dict] = None):
     """Inside this context :func:`checkpoint_layer` checkpoints its layer (during a forward
     with gradients), keeping spike inputs of values ``0..max_spike_value`` packed.  ``stats``
-    (a dict), if given, counts ``layers``, ``packed_bytes`` and ``dense_bytes`` (what the
-    packed inputs would take unpacked, and inputs that were not spikes)."""
+    (a dict), if given, counts ``layers``, ``packed_bytes``, ``dense_bytes`` (what the packed
+    inputs would take unpacked) and ``unpacked_bytes`` (inputs that were not spikes, kept as
+    they are)."""
     previous = getattr(_ACTIVE, 'policy', None)
     _ACTIVE.policy = (int(max_spike_value), stats)
     try:

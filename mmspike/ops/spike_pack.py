@@ -122,6 +122,12 @@ def pack_spikes(x: torch.Tensor, max_spike_value: int = 1) -> PackedSpikes:
     if bits > 1 and values.numel() and (int(values.min()) < 0 or
                                         int(values.max()) > max_spike_value):
         raise ValueError(f'pack_spikes: values outside 0..{max_spike_value}')
+    return _packed(x, values, bits)
+
+
+def _packed(x: torch.Tensor, values: torch.Tensor, bits: int) -> PackedSpikes:
+    """``x`` as :class:`PackedSpikes`, from its values in memory order (checked by the
+    caller: bool for binary spikes, integers in range otherwise)."""
     return PackedSpikes(_pack_planes(values, bits), bits, x.numel(), tuple(x.shape), x.stride(),
                         x.dtype, x.requires_grad)
 
@@ -132,14 +138,16 @@ def pack_if_spikes(x: torch.Tensor, max_spike_value: int = 1) -> Optional[Packed
     the packing share one comparison pass."""
     if not (x.dtype.is_floating_point and is_dense(x)):
         return None
-    if spike_bits(max_spike_value) > 1:
-        return pack_spikes(x, max_spike_value) if _holds_spikes(x, max_spike_value) else None
+    bits = spike_bits(max_spike_value)
     flat = _dense_view(x.detach())
+    if bits > 1:
+        if not _holds_spikes(x, max_spike_value):
+            return None
+        return _packed(x, flat.to(torch.int32), bits)
     ones = flat == 1
     if not bool((ones | (flat == 0)).all()):
         return None
-    return PackedSpikes(_pack_planes(ones, 1), 1, x.numel(), tuple(x.shape), x.stride(),
-                        x.dtype, x.requires_grad)
+    return _packed(x, ones, 1)
 
 
 def unpack_spikes(packed: PackedSpikes) -> torch.Tensor:
