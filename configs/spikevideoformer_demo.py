@@ -35,7 +35,9 @@ def _pipeline(test_mode):
         dict(type='DecordDecode'),
         dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
         dict(type='FormatShape', input_format='NCTHW'),
-        dict(type='PackActionInputs'),
+        # the sample's file kept in its metainfo, for errors that name a sample
+        dict(type='PackActionInputs', meta_keys=('img_shape', 'img_key', 'video_id', 'timestamp',
+                                                 'filename', 'frame_dir')),
     ]
 
 

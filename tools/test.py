@@ -46,7 +46,7 @@ def main(argv=None):
     compat.apply()
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
-    cfg = load_run_config(args)
+    cfg = load_run_config(args, splits=('test', ))
     cfg.load_from = args.checkpoint
     ensure_checkpoint_check(cfg)
     if args.shuffle_frames:

@@ -10,7 +10,9 @@ replaced, see :mod:`mmspike.engine.dist`); ``--cfg-options sync_bn=torch`` synch
 BatchNorms' batch statistics over processes (on the CPU with mmspike's all-reduce SyncBN).
 ``--amp``: bfloat16 autocast on the CPU, mmengine's ``AmpOptimWrapper`` (float16 with a dynamic
 loss scaler) on a GPU; ``--cfg-options optim_wrapper.dtype=bfloat16`` picks bfloat16 there
-(:mod:`mmspike.engine.amp`).
+(:mod:`mmspike.engine.amp`).  Training stops at the first NaN / infinite loss, before that
+iteration's checkpoint, naming the iteration, the loss terms and the batch's files
+(:class:`mmspike.hooks.NonFiniteLossHook`); ``--allow-nonfinite`` trains on, as mmengine does.
 """
 import argparse
 
@@ -34,6 +36,10 @@ def parse_args(argv=None):
     parser.add_argument('--no-validate', action='store_true',
                         help='skip validation during training')
     parser.add_argument('--seed', type=int, help='random seed (overrides the config)')
+    parser.add_argument('--allow-nonfinite', action='store_true',
+                        help='train on through NaN / infinite losses (mmengine\'s behaviour); '
+                        'by default training stops at the first one, naming the iteration, the '
+                        'loss terms and the batch\'s files, before its checkpoint is written')
     add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -41,7 +47,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     compat.apply()
-    cfg = merge_train_args(load_run_config(args), args)
+    cfg = merge_train_args(load_run_config(args, splits=('train', 'val')), args)
     # the process group first: the embedded dataset is written by one process behind a barrier
     init_distributed(cfg.launcher, cfg.get('env_cfg', {}).get('dist_cfg'))
     prepare_embedded_dataset(cfg)

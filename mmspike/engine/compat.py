@@ -12,15 +12,22 @@ Runner repairs (mmengine):
   calls ``torch.load(file)``; since torch 2.6 that means ``weights_only=True`` and a Runner
   checkpoint (which pickles the message hub's ``HistoryBuffer``, numpy arrays, ...) fails to
   resume with ``UnpicklingError: Weights only load failed``.  Upstream: open-mmlab/mmengine#1655.
-  Local files (and URL downloads) load through
-  :func:`mmspike.engine.checkpoint.load_checkpoint_file`: ``weights_only=True`` with exactly the
-  globals runners write, anything else refused; opt-out for trusted legacy files:
-  ``MMSPIKE_TRUST_CHECKPOINTS=1``.
+  Every scheme of mmengine's ``CheckpointLoader`` (local paths, ``http(s)://``,
+  ``open-mmlab://`` / ``openmmlab://``, ``torchvision://`` / ``modelzoo://``, ``mmcls://``,
+  ``pavi://``, ``s3://`` / ``petrel://``) gets a loader that resolves the path as mmengine does
+  and loads through :func:`mmspike.engine.checkpoint.load_checkpoint_file` (or
+  ``load_checkpoint_bytes`` for the bytes of ``s3://``-style backends): ``weights_only=True``
+  with exactly the globals runners write, anything else refused, whatever
+  ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says (mmengine's bare ``torch.load`` of a local
+  ``open-mmlab://`` file, a ``pavi://`` download or ``s3://`` bytes obeys it and would run the
+  file's pickle); opt-out for trusted legacy files: ``MMSPIKE_TRUST_CHECKPOINTS=1``.
 * :func:`repair_mmengine_checkpoint_saving` (mmengine <= 0.10.7) - checkpoints and the
-  ``last_checkpoint`` pointer are written in place (and the oldest checkpoint is deleted before
-  the new one is written), so a process killed during a save leaves a truncated file.  Local
-  writes become atomic (temporary file, fsync, ``os.replace``) and old checkpoints are removed
-  only after the new one and the pointer are written.  No upstream issue found.
+  ``last_checkpoint`` pointer are written in place, and the oldest checkpoint and the previous
+  best checkpoint are deleted before the new one is written, so a process killed during a save
+  leaves a truncated file, or no best checkpoint at all.  Local writes become atomic (temporary
+  file, fsync, ``os.replace``), old and previous-best checkpoints are removed only after the new
+  one (and the pointer) are on disk, and the temporary files of killed saves are removed when a
+  run starts or resumes.  No upstream issue found.
 * :func:`repair_mmengine_package_config_paths` (mmengine <= 0.10.7) - ``pkg::`` resolves only
   for the OpenMMLab packages listed in mmengine's ``MODULE2PACKAGE`` ("mmengine does not support
   to load mmspike config") and only as ``pkg::folder/cfg.py`` (a regex demands a folder), so
@@ -48,13 +55,21 @@ Other install traps (setuptools<81 for ``pkg_resources``, C++20 for mmcv's ops, 
 build isolation, xtcocotools rebuilt for numpy 2) are handled in ``tools/setup_env.sh``.
 """
 import importlib.util
+import logging
 import os
 import os.path as osp
 import sys
 import types
-from typing import Callable, List, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Union
 
 from .versions import installed_version, version_tuple
+
+if TYPE_CHECKING:
+    import torch
+
+#: what ``torch.load``'s ``map_location`` accepts
+MapLocation = Union[str, Callable, 'torch.device']
+
 
 def _installed(dist):
     version = installed_version(dist)
@@ -105,18 +120,43 @@ def patch_once(owner, name, make):
     return replacement
 
 
-def load_from_local_safe(filename, map_location=None):
+def load_from_local_safe(filename: str, map_location: Optional[MapLocation] = None) -> Any:
     """mmengine's loader for local paths: :func:`mmspike.engine.checkpoint.load_checkpoint_file`
-    (``weights_only=True`` with the runner allowlist; ``MMSPIKE_TRUST_CHECKPOINTS=1`` opts out)."""
+    (``weights_only=True`` with the runner allowlist; ``MMSPIKE_TRUST_CHECKPOINTS=1`` opts out).
+
+    Args:
+        filename (str): the checkpoint's path.
+        map_location (str | callable | torch.device, optional): as for ``torch.load``.
+            Defaults to None.
+
+    Returns:
+        Any: the loaded checkpoint.
+    """
     from .checkpoint import load_checkpoint_file
     return load_checkpoint_file(filename, map_location=map_location)
 
 
-def load_url_checkpoint_safe(url, model_dir=None, map_location=None, progress=True,
-                             check_hash=False, file_name=None):
-    """Replacement of ``load_url`` in mmengine's http loader (also behind ``torchvision://``,
-    ``open-mmlab://``, ...): download into torch hub's cache as before, then load the file with
-    :func:`mmspike.engine.checkpoint.load_checkpoint_file` instead of a full pickle."""
+def load_url_checkpoint_safe(url: str, model_dir: Optional[str] = None,
+                             map_location: Optional[MapLocation] = None, progress: bool = True,
+                             check_hash: bool = False, file_name: Optional[str] = None) -> Any:
+    """Replacement of ``load_url`` in mmengine's http loader: download into torch hub's cache as
+    before, then load the file with :func:`mmspike.engine.checkpoint.load_checkpoint_file`
+    instead of a full pickle.
+
+    Args:
+        url (str): the checkpoint's URL.
+        model_dir (str, optional): the download folder. Defaults to None: torch hub's
+            ``checkpoints`` folder.
+        map_location (str | callable | torch.device, optional): as for ``torch.load``.
+            Defaults to None.
+        progress (bool): show a progress bar. Defaults to True.
+        check_hash (bool): check the hash prefix in the file name (``name-<sha256>.pth``).
+            Defaults to False.
+        file_name (str, optional): the cached file's name. Defaults to None: the URL's.
+
+    Returns:
+        Any: the loaded checkpoint.
+    """
     import re
     from urllib.parse import urlparse
 
@@ -132,17 +172,231 @@ def load_url_checkpoint_safe(url, model_dir=None, map_location=None, progress=Tr
     return load_from_local_safe(cached, map_location=map_location)
 
 
-def repair_mmengine_checkpoint_loading():
-    """Register :func:`load_from_local_safe` as mmengine's loader for local paths and
-    :func:`load_url_checkpoint_safe` as its URL download-and-load (idempotent).
+def load_from_http_safe(filename: str, map_location: Optional[MapLocation] = None,
+                        model_dir: Optional[str] = None, progress: Optional[bool] = None) -> Any:
+    """mmengine's loader for ``http://`` / ``https://``: the main process downloads first (the
+    others wait at a barrier, then load the cached file), each loads it through
+    :func:`load_url_checkpoint_safe`.
 
-    Returns True.
+    Args:
+        filename (str): the URL.
+        map_location (str | callable | torch.device, optional): as for ``torch.load``.
+            Defaults to None.
+        model_dir (str, optional): the download folder. Defaults to None (torch hub's).
+        progress (bool, optional): show a progress bar. Defaults to None: when stdin is a
+            terminal, as mmengine does.
+
+    Returns:
+        Any: the loaded checkpoint.
+    """
+    import torch
+    from mmengine.dist import get_dist_info
+    if progress is None:
+        progress = os.isatty(0)
+    rank, world_size = get_dist_info()
+    checkpoint = None
+    if rank == 0:
+        checkpoint = load_url_checkpoint_safe(filename, model_dir=model_dir,
+                                              map_location=map_location, progress=progress)
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            checkpoint = load_url_checkpoint_safe(filename, model_dir=model_dir,
+                                                  map_location=map_location, progress=progress)
+    return checkpoint
+
+
+def load_from_pavi_safe(filename: str, map_location: Optional[MapLocation] = None) -> Any:
+    """mmengine's loader for ``pavi://``: download the model from pavi's model cloud into a
+    temporary folder, then load it with :func:`load_from_local_safe`.
+
+    Args:
+        filename (str): ``pavi://<model path>``.
+        map_location (str | callable | torch.device, optional): as for ``torch.load``.
+            Defaults to None.
+
+    Returns:
+        Any: the loaded checkpoint.
+    """
+    import tempfile
+    if not filename.startswith('pavi://'):
+        raise ValueError(f'expected a checkpoint path starting with pavi://, got {filename!r}')
+    try:
+        from pavi import modelcloud
+    except ImportError as error:
+        raise ImportError(f'loading {filename!r} needs the pavi package (pip install pavi)') \
+            from error
+    model = modelcloud.get(filename[len('pavi://'):])
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        downloaded = osp.join(tmp_dir, model.name)
+        model.download(downloaded)
+        return load_from_local_safe(downloaded, map_location=map_location)
+
+
+def load_from_ceph_safe(filename: str, map_location: Optional[MapLocation] = None,
+                        backend: str = 'petrel') -> Any:
+    """mmengine's loader for ``s3://`` and ``petrel://`` (also ``<cluster>:s3://``): read the
+    bytes with mmengine's file backend, then load them with
+    :func:`mmspike.engine.checkpoint.load_checkpoint_bytes`.
+
+    Args:
+        filename (str): the checkpoint's URI.
+        map_location (str | callable | torch.device, optional): as for ``torch.load``.
+            Defaults to None.
+        backend (str): mmengine's file backend. Defaults to ``'petrel'``, as mmengine's.
+
+    Returns:
+        Any: the loaded checkpoint.
+    """
+    from mmengine.fileio import get_file_backend
+
+    from .checkpoint import load_checkpoint_bytes
+    data = get_file_backend(filename, backend_args={'backend': backend}).get(filename)
+    return load_checkpoint_bytes(data, filename, map_location=map_location)
+
+
+def _model_url(filename: str, name: str, urls: Dict[str, str], where: str) -> str:
+    if name not in urls:
+        raise KeyError(f'cannot load checkpoint {filename!r}: no model named {name!r} in '
+                       f'{where}')
+    return urls[name]
+
+
+def load_from_torchvision_safe(filename: str, map_location: Optional[MapLocation] = None) -> Any:
+    """mmengine's loader for ``torchvision://`` (and the deprecated ``modelzoo://``): mmengine's
+    ``get_torchvision_models()`` gives the URL, :func:`load_from_http_safe` loads it.
+
+    Args:
+        filename (str): ``torchvision://<name>``.
+        map_location (str | callable | torch.device, optional): as for ``torch.load``.
+            Defaults to None.
+
+    Returns:
+        Any: the loaded checkpoint.
+    """
+    import mmengine.runner.checkpoint as checkpoint_module
+    if filename.startswith('modelzoo://'):
+        from mmengine.logging import print_log
+        print_log('The URL scheme of "modelzoo://" is deprecated, please use "torchvision://" '
+                  'instead', logger='current', level=logging.WARNING)
+        name = filename[len('modelzoo://'):]
+    else:
+        name = filename[len('torchvision://'):]
+    url = _model_url(filename, name, checkpoint_module.get_torchvision_models(),
+                     "torchvision's model URLs (mmengine.runner.checkpoint."
+                     'get_torchvision_models)')
+    return load_from_http_safe(url, map_location=map_location)
+
+
+def resolve_openmmlab_checkpoint(filename: str) -> str:
+    """Where mmengine finds ``open-mmlab://NAME`` / ``openmmlab://NAME``: the URL or local path
+    that mmengine's ``get_external_models()`` (its ``hub/openmmlab.json`` updated by
+    ``$MMENGINE_HOME/open_mmlab.json``) maps ``NAME`` to, after its deprecated-name table;
+    relative paths are taken from the mmengine home folder, as mmengine does.
+
+    Args:
+        filename (str): the ``open-mmlab://`` / ``openmmlab://`` path.
+
+    Returns:
+        str: an ``http(s)://`` URL or a local path.
+    """
+    import mmengine.runner.checkpoint as checkpoint_module
+    from mmengine.logging import print_log
+    prefix = 'open-mmlab://' if filename.startswith('open-mmlab://') else 'openmmlab://'
+    name = filename[len(prefix):]
+    deprecated = checkpoint_module.get_deprecated_model_names()
+    if name in deprecated:
+        print_log(f'{prefix}{name} is deprecated in favor of {prefix}{deprecated[name]}',
+                  logger='current', level=logging.WARNING)
+        name = deprecated[name]
+    home = checkpoint_module._get_mmengine_home()
+    url = _model_url(filename, name, checkpoint_module.get_external_models(),
+                     f"mmengine's hub/openmmlab.json or {osp.join(home, 'open_mmlab.json')}")
+    if url.startswith(('http://', 'https://')):
+        return url
+    return osp.join(home, url)
+
+
+def load_from_openmmlab_safe(filename: str, map_location: Optional[MapLocation] = None) -> Any:
+    """mmengine's loader for ``open-mmlab://`` / ``openmmlab://``: the URL or local file of
+    :func:`resolve_openmmlab_checkpoint`, loaded by :func:`load_from_http_safe` or
+    :func:`load_from_local_safe` (mmengine loads a local one with a bare ``torch.load``).
+
+    Args:
+        filename (str): the ``open-mmlab://`` / ``openmmlab://`` path.
+        map_location (str | callable | torch.device, optional): as for ``torch.load``.
+            Defaults to None.
+
+    Returns:
+        Any: the loaded checkpoint.
+    """
+    target = resolve_openmmlab_checkpoint(filename)
+    if target.startswith(('http://', 'https://')):
+        return load_from_http_safe(target, map_location=map_location)
+    if not osp.isfile(target):
+        raise FileNotFoundError(f'checkpoint {filename!r}: its file {target!r} does not exist')
+    return load_from_local_safe(target, map_location=map_location)
+
+
+def load_from_mmcls_safe(filename: str, map_location: Optional[MapLocation] = None) -> Any:
+    """mmengine's loader for ``mmcls://``: mmengine's ``get_mmcls_models()`` gives the URL,
+    :func:`load_from_http_safe` loads it, and mmengine's ``_process_mmcls_checkpoint`` keeps the
+    backbone's weights (without the ``backbone.`` prefix).
+
+    Args:
+        filename (str): ``mmcls://<name>``.
+        map_location (str | callable | torch.device, optional): as for ``torch.load``.
+            Defaults to None.
+
+    Returns:
+        dict: ``{'state_dict': backbone weights}``.
+    """
+    import mmengine.runner.checkpoint as checkpoint_module
+    url = _model_url(filename, filename[len('mmcls://'):], checkpoint_module.get_mmcls_models(),
+                     "mmengine's hub/mmcls.json")
+    checkpoint = load_from_http_safe(url, map_location=map_location)
+    return checkpoint_module._process_mmcls_checkpoint(checkpoint)
+
+
+#: mmspike's loader for each scheme prefix of mmengine's ``CheckpointLoader`` (mmengine
+#: 0.10.7 registers exactly these); every one ends in
+#: :func:`mmspike.engine.checkpoint.load_checkpoint_file` or ``load_checkpoint_bytes``
+SAFE_SCHEME_LOADERS: Dict[str, Callable[..., Any]] = {
+    '': load_from_local_safe,
+    'http://': load_from_http_safe,
+    'https://': load_from_http_safe,
+    'pavi://': load_from_pavi_safe,
+    r'(\S+\:)?s3://': load_from_ceph_safe,
+    r'(\S+\:)?petrel://': load_from_ceph_safe,
+    'modelzoo://': load_from_torchvision_safe,
+    'torchvision://': load_from_torchvision_safe,
+    'open-mmlab://': load_from_openmmlab_safe,
+    'openmmlab://': load_from_openmmlab_safe,
+    'mmcls://': load_from_mmcls_safe,
+}
+
+
+def repair_mmengine_checkpoint_loading() -> bool:
+    """Register mmspike's safe loader for every scheme of mmengine's ``CheckpointLoader``
+    (:data:`SAFE_SCHEME_LOADERS`: local paths, ``http(s)://``, ``open-mmlab://``,
+    ``openmmlab://``, ``torchvision://``, ``modelzoo://``, ``mmcls://``, ``pavi://``, ``s3://``,
+    ``petrel://``) and :func:`load_url_checkpoint_safe` as the ``load_url`` of mmengine's own
+    http loader, for code that calls it directly (idempotent).
+
+    mmengine's paths are resolved as mmengine resolves them (its model tables and home folder);
+    only the final load changes: every one is ``weights_only=True`` with the runner allowlist,
+    whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says (mmengine's bare ``torch.load`` of a local
+    ``open-mmlab://`` file, a ``pavi://`` download or ``s3://`` bytes obeys it and runs the
+    file's pickle); ``MMSPIKE_TRUST_CHECKPOINTS=1`` opts out.
+
+    Returns:
+        bool: True.
     """
     import mmengine.runner.checkpoint as checkpoint_module
     from mmengine.runner.checkpoint import CheckpointLoader
-    if CheckpointLoader._schemes.get('') is not load_from_local_safe:
-        CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safe,
-                                         force=True)
+    for prefix, loader in SAFE_SCHEME_LOADERS.items():
+        if CheckpointLoader._schemes.get(prefix) is not loader:
+            CheckpointLoader.register_scheme(prefixes=prefix, loader=loader, force=True)
     checkpoint_module.load_url = load_url_checkpoint_safe
     return True
 
@@ -190,16 +444,23 @@ def _open_atomic_pointer(file, mode='r', *args, **kwargs):
     return PointerWriter()
 
 
-def repair_mmengine_checkpoint_saving():
+def repair_mmengine_checkpoint_saving() -> bool:
     """Make mmengine's local checkpoint writes atomic (idempotent), see the module docstring.
 
     * ``save_checkpoint`` (in ``mmengine.runner``, ``.runner.runner``, ``.runner.checkpoint``):
       local paths through :func:`mmspike.engine.checkpoint.atomic_save`, other backends unchanged;
     * ``CheckpointHook._save_checkpoint_with_step``: the ``last_checkpoint`` pointer is written
       atomically and the checkpoints beyond ``max_keep_ckpts`` are deleted after the new
-      checkpoint and the pointer are on disk, not before.
+      checkpoint and the pointer are on disk, not before;
+    * ``CheckpointHook._save_best_checkpoint``: the previous ``best_*.pth`` is deleted after the
+      new one is on disk (mmengine deletes it first, through ``file_backend.remove`` /
+      ``rmtree``), never when its path is the new best's;
+    * ``CheckpointHook.before_train`` (a run's start and its resume): on the main process, the
+      temporary files that killed saves left in the local checkpoint folder and the work dir
+      (:func:`mmspike.engine.checkpoint.remove_orphan_temporaries`) are removed.
 
-    Returns True.
+    Returns:
+        bool: True.
     """
     import mmengine.hooks.checkpoint_hook as hook_module
     import mmengine.runner as runner_package
@@ -236,7 +497,53 @@ def repair_mmengine_checkpoint_saving():
         return save_checkpoint_with_step
 
     patch_once(hook_module.CheckpointHook, '_save_checkpoint_with_step', removals_after_save)
+
+    def best_removal_after_save(save_best):
+        def save_best_checkpoint(self, runner, metrics):
+            backend = getattr(self, 'file_backend', None)
+            if backend is None:  # before_train has not run: nothing to remove
+                return save_best(self, runner, metrics)
+            deferred = _DeferredRemovals(backend)
+            self.file_backend = deferred
+            try:
+                save_best(self, runner, metrics)
+            finally:
+                self.file_backend = backend
+            kept = _best_checkpoint_paths(self)
+            for action, path in deferred.pending:
+                if path not in kept:
+                    getattr(backend, action)(path)
+        return save_best_checkpoint
+
+    patch_once(hook_module.CheckpointHook, '_save_best_checkpoint', best_removal_after_save)
+
+    def orphans_removed_first(before_train):
+        def before_train_hook(self, runner):
+            before_train(self, runner)
+            from mmengine.dist import is_main_process
+            if not is_main_process():
+                return
+            from .checkpoint import remove_orphan_temporaries
+            folders = [runner.work_dir]
+            if is_local_path(self.out_dir, self.file_client_args, self.backend_args):
+                folders.insert(0, str(self.out_dir))
+            removed = []
+            for folder in dict.fromkeys(osp.abspath(f) for f in folders):
+                removed += remove_orphan_temporaries(folder)
+            if removed:
+                runner.logger.info(f'Removed {len(removed)} temporary file(s) that a save '
+                                   f'interrupted earlier left behind: {", ".join(removed)}')
+        return before_train_hook
+
+    patch_once(hook_module.CheckpointHook, 'before_train', orphans_removed_first)
     return True
+
+
+def _best_checkpoint_paths(hook: Any) -> set:
+    """The best-checkpoint paths a ``CheckpointHook`` holds now (one key indicator or several)."""
+    paths = {getattr(hook, 'best_ckpt_path', None)}
+    paths.update((getattr(hook, 'best_ckpt_path_dict', None) or {}).values())
+    return {str(path) for path in paths if path}
 
 
 def package_and_cfg_path(cfg_path):

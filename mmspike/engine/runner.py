@@ -14,15 +14,21 @@ def add_common_args(parser):
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher for distributed runs')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--check', choices=['auto', 'full', 'quick', 'off'],
+                        help='the run check before the first step: full decodes every video '
+                        'frame, image and mask; quick opens every video; auto (the default): '
+                        'full for datasets up to 2 GiB, else quick; off: no check')
 
 
-def load_run_config(args):
-    """Load ``args.config`` and apply ``--cfg-options``, ``--launcher`` and ``--work-dir``;
-    then the config checks of :func:`mmspike.engine.run_checks.check_run_config` (a pipeline
-    ``clip_len`` that differs from the backbone's ``num_frames`` raises here) and its
-    :class:`~mmspike.datasets.DatasetCheckHook` (videos and batch size, before the first step;
-    ``--cfg-options dataset_check.probe=False`` skips opening every video, ``dataset_check.
-    enable=False`` the whole check)."""
+def load_run_config(args, splits=None):
+    """Load ``args.config`` and apply ``--cfg-options``, ``--launcher``, ``--work-dir`` and
+    ``--check``; then the config checks of :func:`mmspike.engine.run_checks.check_run_config` (a
+    clip length that differs from the backbone's ``num_frames`` raises here) and its
+    :class:`~mmspike.hooks.DatasetCheckHook` (annotation lists of ``splits``, e.g.
+    ``('train', 'val')``, or every split when None; every file and the batch size, before the
+    first step; ``--check quick`` opens videos without decoding them, ``--cfg-options
+    dataset_check.probe=False`` only checks that files exist, ``--check off`` skips the whole
+    check)."""
     from mmengine.config import Config
 
     from .run_checks import check_run_config
@@ -38,7 +44,15 @@ def load_run_config(args):
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    check_run_config(cfg)
+    check = getattr(args, 'check', None)
+    if check is not None:
+        options = dict(cfg.get('dataset_check', None) or {})
+        if check == 'off':
+            options['enable'] = False
+        else:
+            options.update(enable=True, mode=check)
+        cfg.dataset_check = options
+    check_run_config(cfg, splits)
     return cfg
 
 
@@ -62,7 +76,11 @@ def merge_amp(cfg, amp, device=None):
 
 
 def merge_train_args(cfg, args):
+    """The config changes of ``tools/train.py``'s options: ``--amp`` (:func:`merge_amp`),
+    ``--resume``, ``--no-validate``, ``--seed``, and the non-finite loss stop
+    (:func:`ensure_nonfinite_loss_check`, off with ``--allow-nonfinite``)."""
     merge_amp(cfg, args.amp)
+    ensure_nonfinite_loss_check(cfg, getattr(args, 'allow_nonfinite', False))
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
@@ -75,6 +93,34 @@ def merge_train_args(cfg, args):
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.seed is not None:
         cfg.setdefault('randomness', {})['seed'] = args.seed
+    return cfg
+
+
+def _is_nonfinite_loss_hook(hook):
+    """Whether a ``custom_hooks`` / ``default_hooks`` entry (a dict, whose ``type`` may be a
+    name, a scoped name or the class, or a hook object) is a ``NonFiniteLossHook``."""
+    kind = hook.get('type') if isinstance(hook, dict) else type(hook)
+    name = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
+    return name.rsplit('.', 1)[-1] == 'NonFiniteLossHook'
+
+
+def ensure_nonfinite_loss_check(cfg, allow_nonfinite=False):
+    """Append :class:`mmspike.hooks.NonFiniteLossHook` to ``cfg.custom_hooks`` (training stops
+    at the first NaN / infinite loss, naming the iteration, the loss terms and the batch's files,
+    before that iteration's checkpoint is written) unless a hook of that type is configured
+    already.  ``allow_nonfinite`` (``--allow-nonfinite``: mmengine's behaviour, train on) adds
+    none and removes one that the config's ``custom_hooks`` lists."""
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    if allow_nonfinite:
+        kept = [h for h in hooks if not _is_nonfinite_loss_hook(h)]
+        if len(kept) != len(hooks):
+            print('--allow-nonfinite: NonFiniteLossHook removed from custom_hooks', flush=True)
+            cfg.custom_hooks = kept
+        return cfg
+    default_hooks = dict(cfg.get('default_hooks', None) or {})
+    if not any(h is not None and _is_nonfinite_loss_hook(h)
+               for h in list(default_hooks.values()) + hooks):
+        cfg.custom_hooks = hooks + [dict(type='NonFiniteLossHook')]
     return cfg
 
 

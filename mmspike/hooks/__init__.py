@@ -6,8 +6,10 @@ from .checkpoint_hooks import CheckpointShapeCheckHook, RNGStateHook
 from .dataset_check_hook import DatasetCheckHook
 from .embedded_dataset_hook import EmbeddedDatasetHook
 from .firing_rate_hook import FiringRateHook
+from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .picture_hook import BasePictureHook
 from .spike_reset_hook import SpikeResetHook
 
 __all__ = ['SpikeResetHook', 'FiringRateHook', 'DatasetCheckHook', 'RNGStateHook',
-           'CheckpointShapeCheckHook', 'BasePictureHook', 'EmbeddedDatasetHook']
+           'CheckpointShapeCheckHook', 'BasePictureHook', 'EmbeddedDatasetHook',
+           'NonFiniteLossHook', 'NonFiniteLossError']

@@ -128,14 +128,19 @@ def clips(tmp_path_factory):
     return root
 
 
-def tiny_cfg(root, work_dir, max_iters, num_classes=8, interval=1):
+def tiny_cfg(root, work_dir, max_iters, num_classes=8, interval=1, validate=False):
     """The SVFormer demo on ``root``: 8 frames of 32 x 32, drop-path 0.2 (so the RNG matters),
-    batches of 2, iteration-based with a linear warm-up, deterministic, no validation."""
+    batches of 2, iteration-based with a linear warm-up, deterministic; no validation, or with
+    ``validate`` one after every iteration on a single batch of 2 clips."""
     cfg = shrink_action_config(Config.fromfile(DEMO), root, FRAMES, SIZE, batch_size=2)
     cfg.model.backbone.drop_path_rate = 0.2
     cfg.model.cls_head.num_classes = num_classes
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=1000)
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
+                         val_interval=1 if validate else 1000)
+    if validate:
+        cfg.val_dataloader.dataset.indices = 2
+    else:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     # the same schedule whatever max_iters, so that a run stopped early is a prefix of a longer one
     cfg.param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
                                 end=6)]
@@ -204,13 +209,18 @@ def test_resume_without_rng_restore_differs(clips, tmp_path):
 
 
 _SLOW_SAVE = '''
-import runpy, time
+import os, runpy, time
 import mmspike.engine.checkpoint as ckpt
-original, calls = ckpt._write_checkpoint, []
+original, save, calls, target = ckpt._write_checkpoint, ckpt.atomic_save, [], ['']
 
-def slow_write(checkpoint, f):
-    calls.append(1)
-    if len(calls) < 2:
+def named_save(checkpoint, filename):  # remember which file the next write is for
+    target[0] = os.path.basename(filename)
+    return save(checkpoint, filename)
+
+def slow_write(checkpoint, f):  # the {nth}th save of a file named like *{match}* stops half-way
+    if {match!r} in target[0]:
+        calls.append(1)
+    if len(calls) < {nth} or {match!r} not in target[0]:
         return original(checkpoint, f)
     import io
     buf = io.BytesIO()
@@ -222,18 +232,17 @@ def slow_write(checkpoint, f):
     time.sleep(120)
     f.write(data[len(data) // 2:])
 
-ckpt._write_checkpoint = slow_write
+ckpt.atomic_save, ckpt._write_checkpoint = named_save, slow_write
 runpy.run_path({train!r}, run_name='__main__')  # tools/train.py with this process's arguments
 '''
 
 
-def test_kill_during_save_keeps_the_previous_checkpoint_and_resume_works(clips, tmp_path):
-    work_dir = tmp_path / 'work'
-    cfg_path = tmp_path / 'tiny.py'
-    tiny_cfg(clips, work_dir, max_iters=3).dump(str(cfg_path))
-    marker = tmp_path / 'inside_second_save'
-    code = _SLOW_SAVE.format(train=osp.join(REPO, 'tools', 'train.py'), marker=str(marker))
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
+def _kill_during_slow_save(cfg_path, work_dir, tmp_path, env, match='', nth=2):
+    """Run ``tools/train.py CONFIG --work-dir WORK_DIR`` with the ``nth`` save of a checkpoint
+    whose name contains ``match`` stopped half-way (:data:`_SLOW_SAVE`), and kill -9 it there."""
+    marker = tmp_path / 'inside_slow_save'
+    code = _SLOW_SAVE.format(train=osp.join(REPO, 'tools', 'train.py'), marker=str(marker),
+                             match=match, nth=nth)
     proc = subprocess.Popen([sys.executable, '-c', code, str(cfg_path), '--work-dir',
                              str(work_dir)], cwd=str(tmp_path), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -243,10 +252,26 @@ def test_kill_during_save_keeps_the_previous_checkpoint_and_resume_works(clips, 
     if not marker.exists():
         proc.kill()
         out = proc.communicate()[0].decode(errors='replace')
-        pytest.fail(f'the training never reached its second checkpoint save:\n{out[-3000:]}')
+        pytest.fail(f'the training never reached the save to interrupt:\n{out[-3000:]}')
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
+
+
+def _resume(cfg_path, work_dir, tmp_path, env):
+    """``tools/train.py CONFIG --work-dir WORK_DIR --resume``, which must succeed."""
+    result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'train.py'), str(cfg_path),
+                             '--work-dir', str(work_dir), '--resume'], cwd=str(tmp_path),
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_kill_during_save_keeps_the_previous_checkpoint_and_resume_works(clips, tmp_path):
+    work_dir = tmp_path / 'work'
+    cfg_path = tmp_path / 'tiny.py'
+    tiny_cfg(clips, work_dir, max_iters=3).dump(str(cfg_path))
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    _kill_during_slow_save(cfg_path, work_dir, tmp_path, env)
     # killed half-way through iter_2.pth: only a temporary file of it exists, the previous
     # checkpoint (which max_keep_ckpts=1 would have deleted first in stock mmengine) loads
     names = sorted(p.name for p in work_dir.iterdir() if 'pth' in p.name)
@@ -256,13 +281,58 @@ def test_kill_during_save_keeps_the_previous_checkpoint_and_resume_works(clips, 
     state = mckpt.load_checkpoint_file(str(work_dir / 'iter_1.pth'))
     assert state['meta']['iter'] == 1 and 'rng_state' in state
 
-    result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'train.py'), str(cfg_path),
-                             '--work-dir', str(work_dir), '--resume'], cwd=str(tmp_path),
-                            env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    _resume(cfg_path, work_dir, tmp_path, env)
     assert mckpt.load_checkpoint_file(str(work_dir / 'iter_3.pth'))['meta']['iter'] == 3
     left = sorted(p.name for p in work_dir.iterdir() if 'pth' in p.name)
     assert left == ['iter_3.pth'], left  # stale temporary and old checkpoints cleaned up
+
+
+_COUNTING_METRIC = '''
+from mmengine.evaluator import BaseMetric
+from mmengine.registry import METRICS
+
+
+@METRICS.register_module()
+class EvaluationCount(BaseMetric):
+    """count = how many evaluations this process ran: each validation is a new best."""
+    evaluations = 0
+
+    def process(self, data_batch, data_samples):
+        self.results.append(len(data_samples))
+
+    def compute_metrics(self, results):
+        EvaluationCount.evaluations += 1
+        return dict(count=EvaluationCount.evaluations)
+'''
+
+
+def test_kill_during_best_save_keeps_the_previous_best_and_resume_cleans_up(clips, tmp_path):
+    """``save_best`` with a metric that improves at every validation: kill -9 during the write
+    of the second best checkpoint.  The first best is still there and loads (stock mmengine
+    deletes it before writing the new one), and the resumed run removes the temporary file the
+    killed write left (no later save has its name)."""
+    (tmp_path / 'counting_metric.py').write_text(_COUNTING_METRIC)
+    work_dir = tmp_path / 'work'
+    cfg = tiny_cfg(clips, work_dir, max_iters=3, validate=True)
+    cfg.val_evaluator = dict(type='EvaluationCount')
+    cfg.custom_imports.imports = list(cfg.custom_imports.imports) + ['counting_metric']
+    cfg.default_hooks.checkpoint.update(save_best='count', rule='greater')
+    cfg_path = tmp_path / 'tiny_best.py'
+    cfg.dump(str(cfg_path))
+    env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHONPATH=os.pathsep.join(
+        [str(tmp_path)] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
+    _kill_during_slow_save(cfg_path, work_dir, tmp_path, env, match='best_', nth=2)
+    names = sorted(p.name for p in work_dir.iterdir() if 'pth' in p.name)
+    assert 'best_count_iter_1.pth' in names and 'best_count_iter_2.pth' not in names, names
+    orphans = [n for n in names if n.startswith('.best_count_iter_2.pth.') and n.endswith('.tmp')]
+    assert orphans, names
+    state = mckpt.load_checkpoint_file(str(work_dir / 'best_count_iter_1.pth'))
+    assert state['meta']['iter'] == 1 and 'state_dict' in state
+
+    _resume(cfg_path, work_dir, tmp_path, env)
+    left = sorted(p.name for p in work_dir.iterdir() if 'pth' in p.name)
+    assert left == ['best_count_iter_1.pth', 'iter_3.pth'], left  # the orphan .tmp is gone
+    assert mckpt.load_checkpoint_file(str(work_dir / 'iter_3.pth'))['meta']['iter'] == 3
 
 
 # --- bad checkpoints ------------------------------------------------------------------------
@@ -275,6 +345,33 @@ def run_tool_failing(tool, args, cwd):
                             text=True)
     assert result.returncode != 0, result.stdout[-3000:]
     return result.stderr
+
+
+def test_truncated_checkpoint_error_names_the_file(tmp_path):
+    """A checkpoint cut to half its bytes: torch says "PytorchStreamReader failed reading zip
+    archive: failed finding central directory" (or "[Errno 22] Invalid argument") without the
+    path; the safe load, the trusted load, mmengine's loader and the bytes loader name it."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+    whole, cut = tmp_path / 'whole.pth', tmp_path / 'iter_7.pth'
+    torch.save({'state_dict': {'w': torch.randn(64, 64)}, 'meta': {'iter': 7}}, whole)
+    data = whole.read_bytes()
+    cut.write_bytes(data[:len(data) // 2])
+    with pytest.raises((RuntimeError, OSError)) as raw:  # what the user would see otherwise
+        torch.load(cut, weights_only=True)
+    assert cut.name not in str(raw.value), str(raw.value)
+    expected = f"checkpoint {str(cut)!r} is truncated or corrupt: the file ({len(data) // 2} "
+    loads = [lambda: mckpt.load_checkpoint_file(str(cut)),
+             lambda: mckpt.load_checkpoint_file(str(cut), trusted=True),
+             lambda: _load_checkpoint(str(cut))]
+    for load in loads:
+        with pytest.raises(mckpt.CorruptCheckpointError) as info:
+            load()
+        assert str(info.value).startswith(expected) and 'cut short' in str(info.value), \
+            str(info.value)
+        assert info.value.filename == str(cut)
+    with pytest.raises(mckpt.CorruptCheckpointError, match="'s3://bucket/iter_7.pth' is trunc"):
+        mckpt.load_checkpoint_bytes(data[:len(data) // 2], 's3://bucket/iter_7.pth')
+    assert mckpt.load_checkpoint_bytes(data, 's3://bucket/whole.pth')['meta']['iter'] == 7
 
 
 def test_missing_checkpoint_errors_name_the_path(clips, tmp_path):

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 import mmspike  # noqa: F401
 from mmspike.backbones import SpikeVideoFormer, SVFormer
 from mmspike.backbones.spiking_convnet import SpikingConvNet
-from mmspike.engine.run_checks import (DataCheckError, check_dataset_videos,
+from mmspike.engine.run_checks import (DataCheckError, check_dataset_files,
                                      check_train_batch_size)
 from mmspike.heads.action import SVFormerHead
 from mmspike.data_preprocessors.clip_data_preprocessor import ClipDataPreprocessor
@@ -73,9 +73,10 @@ def video_dataset(root, ann='bad.txt'):
 def test_bad_videos_are_listed_with_reason_count_and_annotation_file(videos):
     dataset = video_dataset(videos)
     with pytest.raises(DataCheckError) as info:
-        check_dataset_videos(dataset, 'train_dataloader')
+        check_dataset_files(dataset, 'train_dataloader')
     message = str(info.value)
-    assert f"4 of the 5 videos listed in annotation file '{videos / 'bad.txt'}'" in message
+    assert (f"4 problem(s) in the 5 videos listed in annotation file '{videos / 'bad.txt'}'"
+            in message)
     lines = message.splitlines()
 
     def line_of(name):
@@ -92,20 +93,20 @@ def test_bad_videos_are_listed_with_reason_count_and_annotation_file(videos):
     assert 'dataset_check.probe=False' in message  # the documented opt-out
 
     # only the first max_listed are listed, the count stays
-    with pytest.raises(DataCheckError, match=r'4 of the 5 videos') as info:
-        check_dataset_videos(dataset, 'train_dataloader', max_listed=2)
+    with pytest.raises(DataCheckError, match=r"4 problem\(s\) in the 5 videos") as info:
+        check_dataset_files(dataset, 'train_dataloader', max_listed=2)
     assert '... and 2 more' in str(info.value)
     assert 'short.mp4' not in str(info.value)
 
 
 def test_without_probe_only_missing_and_empty_files_are_found(videos):
     with pytest.raises(DataCheckError) as info:
-        check_dataset_videos(video_dataset(videos), probe=False)
+        check_dataset_files(video_dataset(videos), probe=False)
     message = str(info.value)
-    assert '2 of the 5 videos' in message
+    assert '2 problem(s) in the 5 videos' in message
     assert 'missing.mp4: does not exist' in message and 'empty.mp4: is empty' in message
     assert 'truncated.mp4' not in message and 'short.mp4' not in message
-    assert check_dataset_videos(video_dataset(videos, 'good.txt')) == 3
+    assert check_dataset_files(video_dataset(videos, 'good.txt')) == 3
 
 
 def test_long_lists_log_progress(videos, monkeypatch):
@@ -116,7 +117,7 @@ def test_long_lists_log_progress(videos, monkeypatch):
         info = list.append
 
     lines = Lines()
-    assert check_dataset_videos(video_dataset(videos, 'good.txt'), logger=lines) == 3
+    assert check_dataset_files(video_dataset(videos, 'good.txt'), logger=lines) == 3
     ann = videos / 'good.txt'
     assert [line.split(', ')[0] for line in lines] == [
         f'dataset check: {i}/3 entries of {ann} checked (0 bad' for i in (1, 2, 3)]
@@ -148,7 +149,8 @@ def test_train_tool_stops_before_the_first_step_on_bad_videos(videos, tmp_path):
          str(work_dir)], cwd=str(tmp_path), env=env, capture_output=True, text=True)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
-    assert 'DataCheckError: train_dataloader: 4 of the 5 videos' in output, output[-3000:]
+    assert ('DataCheckError: train_dataloader: 4 problem(s) in the 5 videos'
+            in output), output[-3000:]
     for name in ('empty.mp4', 'truncated.mp4', 'missing.mp4', 'short.mp4'):
         assert name in output
     assert 'Epoch(train)' not in output  # no training step logged
@@ -290,9 +292,9 @@ def test_bad_event_files_are_listed_by_the_run_check(tmp_path):
     dataset = DATASETS.build(dict(type='EventClipDataset', ann_file=str(ann),
                                   data_prefix=dict(events=str(root)), pipeline=[]))
     with pytest.raises(DataCheckError) as info:
-        check_dataset_videos(dataset, 'train_dataloader')
+        check_dataset_files(dataset, 'train_dataloader')
     message = str(info.value)
-    assert '3 of the 4 event files listed in annotation file' in message, message
+    assert '3 problem(s) in the 4 event files listed in annotation file' in message, message
     assert f"{root / 'corrupt.npz'}: cannot be read as events" in message
     assert f"{root / 'empty.npz'}: is empty (0 bytes)" in message
     assert f"{root / 'missing.npz'}: does not exist" in message
@@ -307,9 +309,9 @@ def test_bad_event_files_are_listed_by_the_run_check(tmp_path):
                                       data_prefix=dict(events=str(root)),
                                       pipeline=[dict(type='LoadEvents', allow_empty=allow_empty)]))
         if allow_empty:
-            check_dataset_videos(dataset, 'train_dataloader')
+            check_dataset_files(dataset, 'train_dataloader')
             continue
         with pytest.raises(DataCheckError) as info:
-            check_dataset_videos(dataset, 'train_dataloader')
+            check_dataset_files(dataset, 'train_dataloader')
         assert f"{root / 'silent.npz'}: cannot be read as events" in str(info.value)
         assert 'no events' in str(info.value) or 'zero events' in str(info.value), info.value

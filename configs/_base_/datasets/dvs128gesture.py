@@ -9,6 +9,9 @@
 # 128 x 128, no augmentation.  The recognizer gets (N, 2, 16, 128, 128).
 # No horizontal flip: left- and right-hand gestures are separate classes.
 dataset_type = 'DVS128GestureDataset'
+# MMAction2's default metainfo keys plus the sample's file, which errors naming a sample
+# (NonFiniteLossHook) read
+pack_meta_keys = ('img_shape', 'img_key', 'video_id', 'timestamp', 'filename', 'frame_dir')
 data_root = 'data/DvsGesture'
 event_frames = 16  # T; the backbone's num_frames must agree
 
@@ -16,7 +19,7 @@ train_pipeline = [
     dict(type='LoadEvents'),
     dict(type='IntegrateEvents', num_frames=event_frames, split_by='number'),
     dict(type='FormatEventShape'),
-    dict(type='PackActionInputs'),
+    dict(type='PackActionInputs', meta_keys=pack_meta_keys),
 ]
 test_pipeline = train_pipeline
 

@@ -3,6 +3,9 @@
 #   data/kinetics400/kinetics400_{train,val}_list_videos.txt   ("<video>.mp4 <label>" lines)
 # 16 frames at interval 4, RandomResizedCrop 224 + flip; test 5 clips x 3 crops at 224.
 dataset_type = 'VideoDataset'
+# MMAction2's default metainfo keys plus the sample's file, which errors naming a sample
+# (NonFiniteLossHook) read
+pack_meta_keys = ('img_shape', 'img_key', 'video_id', 'timestamp', 'filename', 'frame_dir')
 data_root = 'data/kinetics400/videos_train'
 data_root_val = 'data/kinetics400/videos_val'
 ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
@@ -19,7 +22,7 @@ train_pipeline = [
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
     dict(type='Flip', flip_ratio=0.5),
     dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs'),
+    dict(type='PackActionInputs', meta_keys=pack_meta_keys),
 ]
 val_pipeline = [
     dict(type='DecordInit'),
@@ -29,7 +32,7 @@ val_pipeline = [
     dict(type='Resize', scale=(-1, 224)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs'),
+    dict(type='PackActionInputs', meta_keys=pack_meta_keys),
 ]
 test_pipeline = [
     dict(type='DecordInit'),
@@ -39,7 +42,7 @@ test_pipeline = [
     dict(type='Resize', scale=(-1, 224)),
     dict(type='ThreeCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs'),
+    dict(type='PackActionInputs', meta_keys=pack_meta_keys),
 ]
 
 

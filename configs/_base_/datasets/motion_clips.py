@@ -3,6 +3,9 @@
 # from `embedded_dataset` (deterministic by seed).  No horizontal flip: it would swap classes
 # (left <-> right).
 dataset_type = 'VideoDataset'
+# MMAction2's default metainfo keys plus the sample's file, which errors naming a sample
+# (NonFiniteLossHook) read
+pack_meta_keys = ('img_shape', 'img_key', 'video_id', 'timestamp', 'filename', 'frame_dir')
 data_root = 'data/motion_clips'
 # 150 training clips per class: with 40 a small SVFormer memorises backgrounds, not motion.
 embedded_dataset = dict(root=data_root, seed=0, train_per_class=150, val_per_class=10,
@@ -15,7 +18,7 @@ train_pipeline = [
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(64, 64), keep_ratio=False),
     dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs'),
+    dict(type='PackActionInputs', meta_keys=pack_meta_keys),
 ]
 test_pipeline = [
     dict(type='DecordInit'),
@@ -23,7 +26,7 @@ test_pipeline = [
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(64, 64), keep_ratio=False),
     dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs'),
+    dict(type='PackActionInputs', meta_keys=pack_meta_keys),
 ]
 
 

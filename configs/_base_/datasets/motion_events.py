@@ -14,6 +14,9 @@
 # clips: an event camera cannot tell a bright object fading in from a dark one fading out
 # (mmspike.datasets.synthetic.motion_events explains it).
 dataset_type = 'EventClipDataset'
+# MMAction2's default metainfo keys plus the sample's file, which errors naming a sample
+# (NonFiniteLossHook) read
+pack_meta_keys = ('img_shape', 'img_key', 'video_id', 'timestamp', 'filename', 'frame_dir')
 data_root = 'data/motion_events'
 event_frames = 16  # T; the backbone's num_frames must agree
 embedded_dataset = dict(root=data_root, generator='motion_events', seed=0, train_per_class=150,
@@ -25,7 +28,7 @@ train_pipeline = [
     dict(type='IntegrateEvents', num_frames=event_frames, split_by='number'),
     dict(type='ClipEventCounts', max_count=1.0),
     dict(type='FormatEventShape'),
-    dict(type='PackActionInputs'),
+    dict(type='PackActionInputs', meta_keys=pack_meta_keys),
 ]
 test_pipeline = train_pipeline
 

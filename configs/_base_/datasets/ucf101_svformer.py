@@ -6,6 +6,9 @@
 # magnitude noise, the official 'mstd0.25' is not reproduced), random erasing 0.25;
 # test 5 clips x 3 crops at short side 224.
 dataset_type = 'VideoDataset'
+# MMAction2's default metainfo keys plus the sample's file, which errors naming a sample
+# (NonFiniteLossHook) read
+pack_meta_keys = ('img_shape', 'img_key', 'video_id', 'timestamp', 'filename', 'frame_dir')
 data_root = 'data/ucf101/videos'
 split = 1
 ann_file_train = f'data/ucf101/ucf101_train_split_{split}_videos.txt'
@@ -24,7 +27,7 @@ train_pipeline = [
     dict(type='TorchVisionWrapper', op='RandAugment', magnitude=5, num_ops=2),
     dict(type='RandomErasing', erase_prob=0.25, mode='rand'),
     dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs'),
+    dict(type='PackActionInputs', meta_keys=pack_meta_keys),
 ]
 val_pipeline = [
     dict(type='DecordInit'),
@@ -34,7 +37,7 @@ val_pipeline = [
     dict(type='Resize', scale=(-1, 224)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs'),
+    dict(type='PackActionInputs', meta_keys=pack_meta_keys),
 ]
 test_pipeline = [
     dict(type='DecordInit'),
@@ -44,7 +47,7 @@ test_pipeline = [
     dict(type='Resize', scale=(-1, 224)),
     dict(type='ThreeCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs'),
+    dict(type='PackActionInputs', meta_keys=pack_meta_keys),
 ]
 
 train_dataloader = dict(

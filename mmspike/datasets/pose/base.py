@@ -115,6 +115,17 @@ def skeleton_metainfo(dataset_name: str, joint_names: Sequence[str], parents: Se
                 **extra)
 
 
+def check_finite(values: np.ndarray, what: str, path: str) -> None:
+    """Raise ``ValueError`` naming ``path``, the array (``what``), how many values are NaN or
+    Inf and the index of the first, when ``values`` holds any: a NaN target makes every loss
+    NaN (and a NaN box a NaN crop), which stock training only shows as ``loss: nan``."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f'{path}: {what} holds {int(bad.sum())} NaN/Inf value(s) of '
+                         f'{values.size} (the first at index {first}: {values[first]})')
+
+
 def root_of(joints: np.ndarray, root_joints: Sequence[int]) -> np.ndarray:
     """The root [..., 1, 3] of ``joints`` [..., J, 3]: the mean of its ``root_joints``."""
     return joints[..., list(root_joints), :].mean(axis=-2, keepdims=True)

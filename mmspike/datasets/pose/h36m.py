@@ -30,7 +30,7 @@ import numpy as np
 from mmpose.registry import DATASETS
 
 from ..clip_sampling import clip_span, positive_int
-from .base import BasePoseClipDataset, mean_relative_pose, skeleton_metainfo
+from .base import BasePoseClipDataset, check_finite, mean_relative_pose, skeleton_metainfo
 
 H36M_JOINT_NAMES = ('root', 'right_hip', 'right_knee', 'right_foot', 'left_hip', 'left_knee',
                     'left_foot', 'spine', 'thorax', 'neck_base', 'head', 'left_shoulder',
@@ -131,13 +131,16 @@ def load_h36m_annotations(path: str) -> Tuple[np.ndarray, np.ndarray, Optional[n
                          f'but S has {len(joints)}')
     if not len(joints):
         raise ValueError(f'Human3.6M annotation file {path} holds no frame (0 rows)')
+    joints = joints.astype(np.float32)
+    check_finite(joints[..., :3], 'S (joints x, y, z)', path)  # in float32, as used
     boxes = None
     if all(k in arrays for k in BOX_KEYS):
         boxes = _person_boxes(arrays['center'], arrays['scale'], path)
+        check_finite(boxes, 'the person boxes (center, scale)', path)
         if len(boxes) != len(joints):
             raise ValueError(f'Human3.6M annotation file {path}: center / scale have '
                              f'{len(boxes)} rows but S has {len(joints)}')
-    return imgname, joints.astype(np.float32), boxes
+    return imgname, joints, boxes
 
 
 def _group_videos(imgnames: np.ndarray, path: str) -> Dict[Tuple[str, str, str], dict]:

@@ -26,7 +26,7 @@ from ..synthetic import MAKE_DEMO_DATASET_HINT
 from ..synthetic.pose_clips import (FRAME_DIR, NUM_JOINTS, POSE_DIR, SMPL_FLIP_INDEX,
                                     SMPL_JOINT_NAMES, SMPL_PARENTS, TEST_SUBJECTS, frame_path,
                                     parse_action_name, pose_path)
-from .base import BasePoseClipDataset, mean_relative_pose, skeleton_metainfo
+from .base import BasePoseClipDataset, check_finite, mean_relative_pose, skeleton_metainfo
 
 _FRAME_RE = re.compile(r'^fullpic(\d+)\.jpg$')
 _POSE_RE = re.compile(r'^pose_(\d+)\.npz$')
@@ -71,7 +71,10 @@ def _load_pose(path):
             raise ValueError(f'pose file {path}: joints2d must have shape ({NUM_JOINTS}, 2 or '
                              f'3), got {joints2d.shape}')
         joints2d = joints2d[:, :2].astype(np.float32)
-    return joints.astype(np.float32), joints2d
+        check_finite(joints2d, 'joints2d', path)
+    joints = joints.astype(np.float32)
+    check_finite(joints, 'joints3d', path)  # in float32: a value past its range is Inf
+    return joints, joints2d
 
 
 @DATASETS.register_module()

@@ -50,6 +50,16 @@ def clip_tensor(clip: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(clip)).permute(3, 0, 1, 2).contiguous()
 
 
+def read_frame(path) -> np.ndarray:
+    """An image file as OpenCV decodes it (BGR, ``uint8 [H, W, 3]``); ``OSError`` naming the
+    file when it is missing or cannot be decoded.  :class:`LoadClipFrames` and the run check
+    (:mod:`mmspike.engine.run_checks`) read frames with it."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise OSError(f'LoadClipFrames: cannot read frame {path} (missing or corrupt)')
+    return img
+
+
 def format_step_index(pipeline: Sequence[dict], purpose: str,
                       formats: Sequence[str] = FORMAT_STEPS) -> int:
     """Index of the first of ``formats`` in ``pipeline`` (step dicts), the place where a
@@ -128,9 +138,7 @@ class LoadClipFrames(BaseTransform):
             raise KeyError('LoadClipFrames needs a non-empty "img_paths" list')
         frames, ori_shape = [], None
         for path in paths:
-            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if img is None:
-                raise OSError(f'LoadClipFrames: cannot read frame {path} (missing or corrupt)')
+            img = read_frame(path)
             if ori_shape is None:
                 ori_shape = img.shape[:2]
             if self.size is not None:

@@ -45,8 +45,10 @@ def _seg_keys(results: dict):
     return [key for key in results.get('seg_fields', []) if key in results]
 
 
-def _read_mask(path) -> np.ndarray:
-    """A mask as PIL decodes it: palette PNGs give their indices, grayscale their values."""
+def read_mask(path) -> np.ndarray:
+    """A mask as PIL decodes it: palette PNGs give their indices, grayscale their values
+    (``OSError`` naming the file when it cannot be decoded; the run check decodes masks with
+    it too)."""
     try:
         with Image.open(path) as image:
             return np.array(image)
@@ -107,7 +109,7 @@ class LoadClipSegMaps(BaseTransform):
     def _load(path, shape, reduce_zero_label, label_map, num_classes) -> np.ndarray:
         if path is None:
             return np.full(shape, IGNORE, dtype=np.uint8)
-        raw = _read_mask(path)
+        raw = read_mask(path)
         if raw.ndim == 3 and raw.shape[-1] == 1:
             raw = raw[..., 0]
         if raw.ndim != 2:
