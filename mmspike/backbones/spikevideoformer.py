@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers.checkpoint import checkpoint_layer
+from ..layers.checkpoint import checkpoint_branch, checkpoint_layer
 from ..layers.temporal import SeqToANN, check_video_input
 from ..neurons import LIF_SIGMOID, StatefulModule, accepts_argument, build_neuron
 from ..ops import (causal_dot_attention, causal_hamming_attention, dot_attention,
@@ -100,9 +100,7 @@ class SepConv(nn.Module):
             nn.Conv2d(hidden, dim, 1, bias=False), nn.BatchNorm2d(dim))
 
     def forward(self, x):
-        spikes = checkpoint_layer(lambda s: self.neuron2(self.pw1(s)), self.neuron1(x),
-                                  modules=[self.pw1, self.neuron2])
-        return checkpoint_layer(self.dw_pw2, spikes, modules=[self.dw_pw2])
+        return checkpoint_branch(self.pw1, self.neuron2, self.dw_pw2, self.neuron1(x))
 
 
 class ConvBlock(nn.Module):
@@ -121,9 +119,7 @@ class ConvBlock(nn.Module):
 
     def forward(self, x):
         x = x + self.sepconv(x)
-        spikes = checkpoint_layer(lambda s: self.neuron2(self.conv1(s)), self.neuron1(x),
-                                  modules=[self.conv1, self.neuron2])
-        return x + checkpoint_layer(self.conv2, spikes, modules=[self.conv2])
+        return x + checkpoint_branch(self.conv1, self.neuron2, self.conv2, self.neuron1(x))
 
 
 class CausalAttentionState(StatefulModule):
@@ -275,9 +271,7 @@ class SpikingMLP(nn.Module):
         self.fc2 = SeqToANN(nn.Conv2d(hidden, dim, 1), nn.BatchNorm2d(dim))
 
     def forward(self, x):
-        spikes = checkpoint_layer(lambda s: self.neuron2(self.fc1(s)), self.neuron1(x),
-                                  modules=[self.fc1, self.neuron2])
-        return checkpoint_layer(self.fc2, spikes, modules=[self.fc2])
+        return checkpoint_branch(self.fc1, self.neuron2, self.fc2, self.neuron1(x))
 
 
 class TransformerBlock(nn.Module):

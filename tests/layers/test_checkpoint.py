@@ -71,14 +71,79 @@ def test_checkpointed_step_equals_plain_step_bit_for_bit(checkpoint, name, neuro
         stats = model.memory_stats
         bits = 1 if neuron is None else 3  # ILIF D=4: values 0..4 in 3 bits
         element_bytes = torch.finfo(dtype).bits // 8
-        # SpikeVideoFormer tiny: conv blocks 3 x 4, downsamplings 4, transformer blocks 2 x 5;
+        # SpikeVideoFormer tiny: 4 conv blocks x 2 (the SepConv and MLP branches, one unit
+        # each), downsamplings 4, 2 transformer blocks x 4 (attention 3, MLP branch 1);
         # SVFormer: LFE blocks 2 x 3, downsamplings 3, GSA blocks 2 x 5, local pathway 1 (the
         # stems run on the frames, which need no gradient: not checkpointed)
-        assert stats['layers'] == (30 if name == 'SpikeVideoFormer' else 20)
+        assert stats['layers'] == 20
         # 8 / bits spikes per byte against element_bytes per value (plus padding to 8)
         assert stats['packed_bytes'] <= stats['dense_bytes'] * bits / (8 * element_bytes) + 64 * \
             stats['layers']
         assert stats['packed_bytes'] >= stats['dense_bytes'] * bits / (8 * element_bytes)
+
+
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
+def test_branches_with_a_learnable_time_constant_are_checkpointed_as_two_layers(dtype):
+    """PLIF's gradient of 1/tau sums over time steps, which the branch unit's sliced neuron loop
+    would reorder: its branches fall back to two layer checkpoints each, still bit for bit."""
+    neuron = dict(type='PLIF', init_tau=2.0)
+    x = clip('SpikeVideoFormer', dtype)
+    plain = train_step(build('SpikeVideoFormer', dtype, neuron_cfg=neuron), x)
+    model = build('SpikeVideoFormer', dtype, neuron_cfg=neuron, memory=dict(checkpoint='layer'))
+    assert_same_step(plain, train_step(model, x))
+    assert model.memory_stats['layers'] == 30  # 4 x 4 + 4 + 2 x 5
+
+
+def branch(dtype, bias):
+    from mmspike.neurons import build_neuron
+    torch.manual_seed(3)
+    stage_a = SeqToANN(torch.nn.Conv2d(4, 16, 3, padding=1, bias=bias),
+                       torch.nn.BatchNorm2d(16), channels_last=False)
+    stage_b = SeqToANN(torch.nn.Conv2d(16, 16, 5, padding=2, groups=16, bias=False),
+                       torch.nn.Conv2d(16, 4, 1, bias=bias), torch.nn.BatchNorm2d(4),
+                       channels_last=False)
+    neuron = build_neuron(dict(type='LIF', tau=2.0))
+    return torch.nn.ModuleList([stage_a, neuron, stage_b]).to(dtype).train()
+
+
+@pytest.mark.parametrize('dtype,slice_bytes', [(torch.float64, 1), (torch.float32, None)])
+@pytest.mark.parametrize('input_grad', [True, False])
+@pytest.mark.parametrize('recompute', [True, False])
+def test_branch_unit_equals_autograd(dtype, slice_bytes, input_grad, recompute, monkeypatch):
+    """The branch unit's own backward (sliced convolutions and neuron loop, in-place gradients)
+    against autograd through the plain modules: spikes, two stages of several convolutions with
+    and without bias, a frozen weight.  float64: slices of one sample and one time step (bit
+    for bit: PyTorch's float64 convolutions compute sample by sample); float32: the default
+    slices (here the whole batch; oneDNN may round a one-sample slice of such small maps
+    differently from the batch).  The first stage's output computed again (``recompute``) or
+    kept."""
+    import mmspike.layers.checkpoint as checkpoint_module
+    from mmspike.layers.checkpoint import checkpoint_branch
+    monkeypatch.setattr(checkpoint_module, 'BRANCH_RECOMPUTE_BYTES', 0 if recompute else 2**40)
+    if slice_bytes is not None:
+        monkeypatch.setattr(checkpoint_module, 'BRANCH_SLICE_BYTES', slice_bytes)
+    torch.manual_seed(4)
+    spikes = (torch.rand(6, 2, 4, 9, 9) < 0.4).to(dtype)
+    weight = torch.randn(6, 2, 4, 9, 9, dtype=dtype)
+    results = []
+    for checkpointed in (False, True):
+        parts = branch(dtype, bias=True)
+        parts[2].module[0].weight.requires_grad_(False)
+        x = spikes.clone().requires_grad_(input_grad)
+        stats = {}
+        with layer_checkpointing(stats=stats) if checkpointed else torch.enable_grad():
+            out = checkpoint_branch(parts[0], parts[1], parts[2], x)
+        (out * weight).sum().backward()
+        assert stats.get('layers', 0) == int(checkpointed)
+        grads = [p.grad for p in parts.parameters()]
+        results.append((out.detach(), x.grad, grads, [b.clone() for b in parts.buffers()]))
+    (out_a, x_a, grads_a, buffers_a), (out_b, x_b, grads_b, buffers_b) = results
+    assert torch.equal(out_a, out_b)
+    assert (x_a is None and x_b is None) if not input_grad else torch.equal(x_a, x_b)
+    assert [g is None for g in grads_a] == [g is None for g in grads_b]
+    assert sum(g is None for g in grads_a) == 1  # the frozen depthwise weight
+    assert all(a is None or torch.equal(a, b) for a, b in zip(grads_a, grads_b))
+    assert all(torch.equal(a, b) for a, b in zip(buffers_a, buffers_b))
 
 
 def test_spiking_convnet_layer_checkpointing():
