@@ -15,7 +15,7 @@ from .embedded_dataset_hook import building_runner
 SPLITS = ('train', 'val', 'test')
 
 
-def model_num_classes(model) -> Optional[int]:
+def head_num_classes(model) -> Optional[int]:
     """``num_classes`` of a built model's classification head (``cls_head``), or None."""
     model = getattr(model, 'module', model)  # DDP / MMDistributedDataParallel
     head = getattr(model, 'cls_head', None)
@@ -82,7 +82,7 @@ class DatasetCheckHook(Hook):
         for name, loop in built:
             if name == 'train':
                 check_train_batch_size(runner.model, loop.dataloader)
-        num_classes = model_num_classes(runner.model)
+        num_classes = head_num_classes(runner.model)
         reports = []
         for name, loop in built:
             for dataset in leaf_datasets(loop.dataloader.dataset):

@@ -155,6 +155,23 @@ def checkpoint_stateful(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 _ACTIVE = threading.local()
+_AUTOCAST_DEVICES = ('cpu', 'cuda')
+
+
+def _autocast_state() -> list:
+    """``[(device type, dtype), ...]`` of the mixed-precision contexts active now."""
+    return [(device, torch.get_autocast_dtype(device)) for device in _AUTOCAST_DEVICES
+            if torch.is_autocast_enabled(device)]
+
+
+@contextlib.contextmanager
+def _autocast_as(state: list):
+    """The mixed-precision contexts of :func:`_autocast_state` again (backward runs outside
+    them: a layer's second run must compute in the dtypes of its first)."""
+    with contextlib.ExitStack() as stack:
+        for device, dtype in state:
+            stack.enter_context(torch.autocast(device, dtype=dtype))
+        yield
 
 
 @contextlib.contextmanager
@@ -200,6 +217,7 @@ class _LayerCheckpoint(torch.autograd.Function):
         ctx.needs_grad = [x.requires_grad for x in inputs]
         ctx.kept = [_keep(x, max_spike_value, stats) for x in inputs]
         ctx.keeper = StateKeeper(modules, {x.device for x in inputs})
+        ctx.autocast = _autocast_state()
         outputs = function(*inputs)
         ctx.keeper.first_run_done()
         ctx.tuple_output = isinstance(outputs, tuple)
@@ -212,7 +230,7 @@ class _LayerCheckpoint(torch.autograd.Function):
         inputs = [(unpack_spikes(kept) if isinstance(kept, PackedSpikes) else kept)
                   .detach().requires_grad_(needs) for kept, needs in zip(ctx.kept, ctx.needs_grad)]
         ctx.kept = None
-        with torch.enable_grad(), ctx.keeper.recomputing():
+        with torch.enable_grad(), ctx.keeper.recomputing(), _autocast_as(ctx.autocast):
             outputs = ctx.function(*inputs)
         outputs = outputs if ctx.tuple_output else (outputs, )
         pairs = [(out, grad) for out, grad in zip(outputs, grads)
@@ -503,8 +521,6 @@ def _unkeep(kept):
     return unpack_spikes(kept) if isinstance(kept, PackedSpikes) else kept
 
 
-def _autocast_enabled() -> bool:
-    return any(torch.is_autocast_enabled(device) for device in ('cpu', 'cuda'))
 
 
 def checkpoint_branch(stage_a: nn.Module, neuron: nn.Module, stage_b: nn.Module,
@@ -524,7 +540,7 @@ def checkpoint_branch(stage_a: nn.Module, neuron: nn.Module, stage_b: nn.Module,
     parts_a, parts_b = _branch_stage(stage_a), _branch_stage(stage_b)
     if (parts_a is not None and parts_b is not None and _fused_neuron(neuron)
             and spikes.dim() == 5 and spikes.dtype in (torch.float32, torch.float64)
-            and not _autocast_enabled()):
+            and not _autocast_state()):
         params = _stage_params(*parts_a) + _stage_params(*parts_b)
         if spikes.requires_grad or any(p is not None and p.requires_grad for p in params):
             max_spike_value, stats = policy

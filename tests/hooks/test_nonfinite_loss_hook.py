@@ -77,7 +77,7 @@ def raise_from(hook, runner, outputs, data_batch, batch_idx=0):
 @pytest.mark.parametrize('bad, shown', [(math.nan, 'nan'), (math.inf, 'inf'),
                                         (-math.inf, '-inf')])
 def test_tensor_terms_name_iteration_terms_and_files(bad, shown):
-    runner = fake_runner(iter_=14, epoch=1, batches=10, last_ckpt='/work/epoch_1.pth')
+    runner = fake_runner(iter_=14, epoch=1, batches=10, last_ckpt='/runs/demo/epoch_1.pth')
     outputs = dict(loss=torch.tensor(bad) + 0.5, loss_cls=torch.tensor(bad),
                    loss_aux=torch.tensor(0.25), top1_acc=torch.tensor(0.5))
     error, message = raise_from(NonFiniteLossHook(), runner, outputs,
@@ -88,7 +88,7 @@ def test_tensor_terms_name_iteration_terms_and_files(bad, shown):
             'other outputs: top1_acc=0.5.') in message, message
     assert '[0] filename=/data/videos/a.mp4\n' in message, message
     assert '[1] filename=/data/videos/b.mp4\n' in message, message
-    assert 'The last checkpoint written is /work/epoch_1.pth.' in message, message
+    assert 'The last checkpoint written is /runs/demo/epoch_1.pth.' in message, message
     assert '--allow-nonfinite' in message
     assert error.iteration == 15 and error.ranks == [0]
     assert set(error.losses) == {'loss', 'loss_cls', 'loss_aux'}
@@ -325,7 +325,7 @@ def test_distributed_every_rank_stops_and_the_bad_one_names_its_batch(rank, loca
     monkeypatch.setattr(module, '_world_size', lambda: 2)
     monkeypatch.setattr(module, '_rank', lambda: rank)
     monkeypatch.setattr(mmengine.dist, 'all_reduce', all_reduce)
-    runner = fake_runner(iter_=7, last_ckpt='/work/iter_7.pth')
+    runner = fake_runner(iter_=7, last_ckpt='/runs/demo/iter_7.pth')
     error, message = raise_from(NonFiniteLossHook(), runner,
                                 dict(loss=torch.tensor(local_loss)), action_batch(f'r{rank}.mp4'))
     assert calls == [([0.0, 0.0] if rank == 0 else [0.0, 1.0], 'sum')]
@@ -334,7 +334,7 @@ def test_distributed_every_rank_stops_and_the_bad_one_names_its_batch(rank, loca
         assert message.startswith('non-finite loss at iteration 8 (epoch 1, batch 1 of 10) on '
                                   "rank(s) 1 (their error names the loss terms and the batch's "
                                   'files); this rank (0) stops with them. The last checkpoint '
-                                  'written is /work/iter_7.pth.'), message
+                                  'written is /runs/demo/iter_7.pth.'), message
         assert 'r0.mp4' not in message and error.samples == []
     else:
         assert message.startswith('non-finite loss at iteration 8 (epoch 1, batch 1 of 10) on '

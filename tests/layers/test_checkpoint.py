@@ -146,6 +146,26 @@ def test_branch_unit_equals_autograd(dtype, slice_bytes, input_grad, recompute, 
     assert all(torch.equal(a, b) for a, b in zip(buffers_a, buffers_b))
 
 
+@pytest.mark.parametrize('name', ['SpikeVideoFormer', 'SVFormer'])
+def test_layer_checkpointing_under_mixed_precision(name):
+    """Under bfloat16 autocast (``--amp`` on the CPU) a layer's second run, in backward, runs in
+    the dtypes of its first (backward itself runs outside autocast): the step equals the plain
+    autocast step bit for bit."""
+    x = clip(name, torch.float32)
+    steps = []
+    for memory in (None, dict(checkpoint='layer')):
+        model = build(name, torch.float32, memory=memory)
+        model.zero_grad(set_to_none=True)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            loss = sum(out.float().pow(2).mean() for out in model(x))
+        loss.backward()
+        steps.append((loss.detach(), [p.grad for p in model.parameters()]))
+    (loss_a, grads_a), (loss_b, grads_b) = steps
+    assert torch.equal(loss_a, loss_b)
+    assert all((a is None and b is None) or torch.equal(a, b) for a, b in zip(grads_a, grads_b))
+    assert any(g is not None and g.abs().max() > 0 for g in grads_a)
+
+
 def test_spiking_convnet_layer_checkpointing():
     x = clip('SpikingConvNet', torch.float64)
     plain = train_step(build('SpikingConvNet'), x)
