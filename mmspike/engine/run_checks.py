@@ -190,9 +190,18 @@ def annotation_line_problem(line: str, kind: str, num_classes: Optional[int] = N
         value = _integer(label)
         if value is None:
             return f'label {label!r} is not an integer'
-        if value < 0 or (num_classes is not None and value >= num_classes):
-            bound = f'[0, {num_classes})' if num_classes is not None else '>= 0'
-            return f'label {value} is outside {bound}'
+        problem = _label_range_problem(value, num_classes)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _label_range_problem(value: int, num_classes: Optional[int]) -> Optional[str]:
+    """``label <value> is outside [0, num_classes)`` (``>= 0`` without ``num_classes``), or
+    None when the label is in range."""
+    if value < 0 or (num_classes is not None and value >= num_classes):
+        bound = f'[0, {num_classes})' if num_classes is not None else '>= 0'
+        return f'label {value} is outside {bound}'
     return None
 
 
@@ -210,14 +219,13 @@ def _leaf_dataset_cfgs(dataset_cfg) -> Iterator[dict]:
             yield from _leaf_dataset_cfgs(child)
 
 
-def model_num_classes(cfg) -> Tuple[Optional[int], str]:
-    """``(num_classes, 'model.<head>.num_classes')`` of the config's classification head, or
-    ``(None, '')``."""
+def model_num_classes(cfg) -> Optional[int]:
+    """``num_classes`` of the config's classification head (``model.cls_head``), or None."""
     model = cfg.get('model', None) or {}
     head = model.get('cls_head', None)
     if isinstance(head, dict) and head.get('num_classes', None) is not None:
-        return int(head['num_classes']), 'model.cls_head.num_classes'
-    return None, ''
+        return int(head['num_classes'])
+    return None
 
 
 def find_annotation_problems(cfg, splits: Optional[Sequence[str]] = None
@@ -228,7 +236,7 @@ def find_annotation_problems(cfg, splits: Optional[Sequence[str]] = None
     (:data:`LIST_DATASETS`) have lines to check; labels are checked against the model's
     ``num_classes`` (:func:`model_num_classes`), or the dataset's."""
     problems = []
-    model_classes, _ = model_num_classes(cfg)
+    model_classes = model_num_classes(cfg)
     loaders = DATALOADERS if splits is None else [f'{split}_dataloader' for split in splits]
     seen = set()
     for loader in loaders:
@@ -491,16 +499,44 @@ def entry_files(info: dict) -> List[Tuple[str, str]]:
     return files
 
 
-def entry_name(info: dict) -> str:
-    """The files of a data info in a few words (the first of a frame list and its length)."""
-    parts = []
-    for key in ('filename', 'frame_dir', 'img_path', 'video'):
-        if info.get(key, None) is not None:
-            parts.append(f'{key}={info[key]}')
-    paths = info.get('img_paths', None)
-    if isinstance(paths, (list, tuple)) and paths:
-        parts.append(f'img_paths=[{paths[0]}, ... {len(paths)} frames]')
-    return ', '.join(parts) or 'no file'
+#: data-info / metainfo keys that name a sample's files, in the order they are listed; any
+#: other key that ends in ``_path``, ``_paths`` or ``filename`` follows them
+FILE_KEYS = ('filename', 'frame_dir', 'video', 'img_path', 'img_paths', 'seg_map_path',
+             'seg_map_paths')
+FILE_SUFFIXES = ('_path', '_paths', 'filename')
+
+
+def file_keys(meta) -> List[str]:
+    """The keys of ``meta`` (a data info or a sample's metainfo) that name its files
+    (:data:`FILE_KEYS`, then the other ``*_path`` / ``*_paths`` / ``*filename`` keys), without
+    those set to None."""
+    keys = [k for k in FILE_KEYS if k in meta]
+    keys += sorted(k for k in meta if isinstance(k, str) and k.endswith(FILE_SUFFIXES)
+                   and k not in keys)
+    return [k for k in keys if meta[k] is not None]
+
+
+def format_item(key: str, value) -> str:
+    """``key=value`` for a message: a list of paths as its first and its count, other long
+    lists as first .. last and their count (tensors and arrays as lists)."""
+    if hasattr(value, 'tolist') and hasattr(value, 'shape'):  # torch / numpy
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return f'{key}=[]'
+        if key.endswith(FILE_SUFFIXES) or key in FILE_KEYS:
+            more = f', ... ({len(value)} files)' if len(value) > 1 else ''
+            return f'{key}=[{value[0]!s}{more}]'
+        if len(value) > 8:
+            return f'{key}=[{value[0]!s} .. {value[-1]!s}] ({len(value)} items)'
+        return f'{key}={list(value)!s}'
+    return f'{key}={value!s}'
+
+
+def describe_files(meta) -> str:
+    """The files of a data info or a sample's metainfo in a few words (:func:`file_keys`,
+    :func:`format_item`)."""
+    return ', '.join(format_item(k, meta[k]) for k in file_keys(meta)) or 'no file'
 
 
 def label_problem(label, num_classes: Optional[int]) -> Optional[str]:
@@ -511,11 +547,10 @@ def label_problem(label, num_classes: Optional[int]) -> Optional[str]:
         return 'has no label'
     if not np.issubdtype(values.dtype, np.integer):
         return f'label {label!r} is not an integer'
-    bad = [int(v) for v in values if v < 0 or (num_classes is not None and v >= num_classes)]
-    if bad:
-        bound = f'[0, {num_classes})' if num_classes is not None else '>= 0'
-        return f'label {bad[0]} is outside {bound}' + (' (no label in the list)' if bad[0] == -1
-                                                       else '')
+    for value in values:
+        problem = _label_range_problem(int(value), num_classes)
+        if problem is not None:
+            return problem + (' (no label in the list)' if value == -1 else '')
     return None
 
 
@@ -564,7 +599,7 @@ def find_bad_entries(dataset, mode: str = 'auto', logger=None,
         if 'label' in info and info['label'] is not None:
             reason = label_problem(info['label'], num_classes)
             if reason is not None:
-                bad.append((entry_name(info), reason))
+                bad.append((describe_files(info), reason))
         for kind, path in entry_files(info):
             if path not in frame_counts:
                 frame_counts[path] = None
@@ -660,7 +695,7 @@ class NameSampleErrors:
             raise
         except Exception as error:
             try:
-                where = entry_name(self.dataset.get_data_info(index))
+                where = describe_files(self.dataset.get_data_info(index))
             except Exception:
                 where = 'files unknown'
             raise SampleLoadError(

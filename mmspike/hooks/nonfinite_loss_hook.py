@@ -11,17 +11,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import torch
 from mmengine.hooks import Hook
 
+from ..engine.run_checks import file_keys, format_item
 from ..registry import HOOKS
 
-#: metainfo keys that name a sample's files, in the order they are listed; any other key that
-#: ends in ``_path``, ``_paths`` or ``filename`` follows them
-FILE_KEYS = ('filename', 'frame_dir', 'video', 'img_path', 'img_paths', 'seg_map_path',
-             'seg_map_paths')
 #: metainfo keys that identify a sample besides its files (MMAction2's AVA, mmspike's pose and
 #: segmentation clips, MMPose, MMSeg)
 ID_KEYS = ('sample_idx', 'video_id', 'img_key', 'img_id', 'timestamp', 'action', 'subject',
            'frame_ids')
-FILE_SUFFIXES = ('_path', '_paths', 'filename')
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -82,25 +78,6 @@ def _representative(values: torch.Tensor) -> float:
     return (bad[0] if bad.numel() else values[0]).item() if values.numel() else math.nan
 
 
-def _short(key: str, value: Any) -> str:
-    """A metainfo value for the message: a list of paths as its first and its count, other
-    long lists as first .. last and their count."""
-    if isinstance(value, torch.Tensor):
-        value = value.tolist()
-    elif hasattr(value, 'tolist') and hasattr(value, 'shape'):  # numpy
-        value = value.tolist()
-    if isinstance(value, (list, tuple)):
-        if not value:
-            return f'{key}=[]'
-        if key.endswith(FILE_SUFFIXES) or key in FILE_KEYS:
-            more = f', ... ({len(value)} files)' if len(value) > 1 else ''
-            return f'{key}=[{value[0]!s}{more}]'
-        if len(value) > 8:
-            return f'{key}=[{value[0]!s} .. {value[-1]!s}] ({len(value)} items)'
-        return f'{key}={list(value)!s}'
-    return f'{key}={value!s}'
-
-
 def _metainfo(sample: Any) -> Mapping:
     meta = getattr(sample, 'metainfo', None)
     if isinstance(meta, Mapping):
@@ -108,21 +85,14 @@ def _metainfo(sample: Any) -> Mapping:
     return sample if isinstance(sample, Mapping) else {}
 
 
-def _file_keys(meta: Mapping) -> List[str]:
-    keys = [k for k in FILE_KEYS if k in meta]
-    keys += sorted(k for k in meta if isinstance(k, str) and k.endswith(FILE_SUFFIXES)
-                   and k not in keys)
-    return [k for k in keys if meta[k] is not None]
-
-
 def describe_sample(sample: Any) -> Optional[str]:
-    """The files (:data:`FILE_KEYS`, then any ``*_path`` / ``*_paths`` / ``*filename`` key) and
+    """The files (:func:`mmspike.engine.run_checks.file_keys`) and
     identifiers (:data:`ID_KEYS`) in a data sample's metainfo (an MMAction2
     ``ActionDataSample``, MMPose ``PoseDataSample``, MMSeg ``SegDataSample``, or a dict) as one
     line, ``key=value, ...``; None when it holds neither."""
     meta = _metainfo(sample)
-    keys = _file_keys(meta) + [k for k in ID_KEYS if meta.get(k) is not None]
-    return ', '.join(_short(k, meta[k]) for k in keys) or None
+    keys = file_keys(meta) + [k for k in ID_KEYS if meta.get(k) is not None]
+    return ', '.join(format_item(k, meta[k]) for k in keys) or None
 
 
 def describe_batch(data_batch: Any, max_samples: int) -> List[str]:
@@ -141,7 +111,7 @@ def describe_batch(data_batch: Any, max_samples: int) -> List[str]:
                  for i, line in enumerate(lines[:max_samples])]
         if len(lines) > max_samples:
             shown.append(f'... and {len(lines) - max_samples} more samples')
-    if not any(_file_keys(_metainfo(s)) for s in samples):
+    if not any(file_keys(_metainfo(s)) for s in samples):
         keys = sorted({str(k) for s in samples for k in _metainfo(s)})
         shown.append(f'(the {len(samples)} data samples name no file; their metainfo keys: '
                      f'{", ".join(keys) or "none"}.  Keep a file key in the packing step, e.g. '

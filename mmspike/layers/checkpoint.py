@@ -308,13 +308,18 @@ def _rows_per_slice(rows: int, row_bytes: int) -> int:
     return max(1, min(rows, BRANCH_SLICE_BYTES // max(row_bytes, 1)))
 
 
+def _samples_per_slice(x: torch.Tensor) -> int:
+    """Samples of a convolution's input ``x`` per slice: a slice's maps (up to 4x the input's
+    channels, the widest expansion of the branches) stay within :data:`BRANCH_SLICE_BYTES`."""
+    return _rows_per_slice(x.shape[0], max(x[0].numel(), 1) * 4 * x.element_size())
+
+
 def _conv_forward(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """``conv(x)`` computed a few samples at a time into one output: each sample's output
     is the same as in one call (oneDNN and PyTorch's own kernels compute samples
     independently, as tested), without the full-size temporary copies oneDNN makes."""
     out = None
-    rows = x.shape[0]
-    step = _rows_per_slice(rows, max(x[0].numel(), 1) * 4 * x.element_size())
+    rows, step = x.shape[0], _samples_per_slice(x)
     for start in range(0, rows, step):
         part = F.conv2d(x[start:start + step], conv.weight, conv.bias, conv.stride, conv.padding,
                         conv.dilation, conv.groups)
@@ -342,8 +347,7 @@ def _conv_input_grad(conv: nn.Conv2d, grad: torch.Tensor, x: torch.Tensor,
                      out: torch.Tensor) -> torch.Tensor:
     """The gradient of ``conv``'s input ``x``, a few samples at a time, written into ``out``
     (which may be ``x`` itself: a slice is written after its own gradient is computed)."""
-    rows = x.shape[0]
-    step = _rows_per_slice(rows, max(x[0].numel(), 1) * 4 * x.element_size())
+    rows, step = x.shape[0], _samples_per_slice(x)
     for start in range(0, rows, step):
         out[start:start + step] = torch.ops.aten.convolution_backward(
             grad[start:start + step], x[start:start + step], conv.weight,
